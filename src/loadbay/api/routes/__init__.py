@@ -1,0 +1,1 @@
+"""Thin routes: HTTP in, a service call, HTTP out."""

@@ -1,0 +1,164 @@
+"""The one composition root: settings in, wired services out.
+
+Nothing else in loadbay builds engines, stores or executors; entry points call
+:func:`build_services` and hand the result to the API app or the CLI.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import Engine, text
+
+from loadbay.config import STORE_NAMES, Settings
+from loadbay.datasets.registry import DatasetRegistry, load_registry
+from loadbay.db.engine import make_engine
+from loadbay.db.jobs import JobRepository
+from loadbay.db.migrate import upgrade_to_head
+from loadbay.domain.jobs import JobKind
+from loadbay.domain.principals import Principal
+from loadbay.executors.base import Executor, open_executor
+from loadbay.pipeline.records import CsvLimits
+from loadbay.pipeline.runner import ImportRunner, RunnerSettings
+from loadbay.security.keys import KeyRing, load_or_create_secret
+from loadbay.security.links import LinkSigner
+from loadbay.security.tokens import TokenGrant, TokenTable, load_or_create_admin_token
+from loadbay.services.imports import ImportService
+from loadbay.services.jobs import JobService
+from loadbay.sinks.sql_table import SqlTarget
+from loadbay.storage.registry import StoreRegistry, open_store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    """Everything the entry points use, built from one :class:`Settings`."""
+
+    settings: Settings
+    engine: Engine
+    target_engine: Engine
+    datasets: DatasetRegistry
+    stores: StoreRegistry
+    tokens: TokenTable
+    imports: ImportService
+    jobs: JobService
+    executor: Executor
+    runner: ImportRunner
+    job_repository: JobRepository
+    stopping: threading.Event
+    generated_token: TokenGrant | None = None
+    generated_token_is_new: bool = False
+    started: bool = field(default=False)
+
+    def start(self) -> None:
+        """Start the workers and resume every job a stopped process left unfinished."""
+        self.executor.start()
+        for job_id in self.job_repository.unfinished([JobKind.IMPORT]):
+            log.info("resuming job %s", job_id)
+            self.executor.submit(job_id)
+        self.started = True
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.executor.shutdown()
+        self.engine.dispose()
+        self.target_engine.dispose()
+
+    def database_ready(self) -> bool:
+        try:
+            with self.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+        except Exception:
+            log.warning("the service database is not reachable", exc_info=True)
+            return False
+        return True
+
+
+def _secrets(settings: Settings) -> list[str]:
+    configured = settings.security.secret_key
+    keys = [configured] if isinstance(configured, str) else list(configured)
+    keys = [k for k in keys if k]
+    return keys or [load_or_create_secret(settings.data_dir / "secret_key")]
+
+
+def _tokens(settings: Settings) -> tuple[TokenTable, TokenGrant | None, bool]:
+    grants = [
+        TokenGrant(t.token, Principal(t.user, t.tenant, frozenset(t.roles)))
+        for t in settings.auth.tokens
+    ]
+    if grants:
+        return TokenTable(grants), None, False
+    grant, created = load_or_create_admin_token(settings.data_dir / "admin_token")
+    return TokenTable([grant]), grant, created
+
+
+def build_services(settings: Settings, executor_backend: str | None = None) -> Services:
+    """Wire every part named by ``settings``; migrate the service database first."""
+    data_dir = settings.data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.database_url)
+    upgrade_to_head(engine)
+    target_engine = make_engine(settings.target_url)
+    datasets = load_registry(Path(settings.datasets.dir) if settings.datasets.dir else None)
+    stores = StoreRegistry(
+        {
+            name: open_store(name, settings.store_url(name), settings.store_options(name))
+            for name in STORE_NAMES
+        }
+    )
+    keys = KeyRing(_secrets(settings))
+    tokens, grant, created = _tokens(settings)
+    jobs = JobRepository(engine)
+    stopping = threading.Event()
+    limits = settings.limits
+    csv.field_size_limit(limits.max_field_chars)
+    runner = ImportRunner(
+        jobs,
+        stores,
+        keys,
+        datasets,
+        SqlTarget(target_engine),
+        RunnerSettings(
+            work_dir=data_dir / "work",
+            csv_limits=CsvLimits(
+                max_field_chars=limits.max_field_chars,
+                max_line_chars=max(limits.max_field_chars * 8, 1_048_576),
+                max_columns=limits.max_columns,
+            ),
+            batch_rows=settings.executor.batch_rows,
+        ),
+        stopping,
+    )
+    executor = open_executor(
+        executor_backend or settings.executor.backend, runner.run, settings.executor.concurrency
+    )
+    return Services(
+        settings=settings,
+        engine=engine,
+        target_engine=target_engine,
+        datasets=datasets,
+        stores=stores,
+        tokens=tokens,
+        imports=ImportService(
+            jobs, stores["incoming"], keys, datasets, executor, limits.max_upload_bytes
+        ),
+        jobs=JobService(
+            jobs,
+            stores,
+            keys,
+            LinkSigner(keys, settings.public_url),
+            limits.link_ttl_seconds,
+            limits.link_ttl_max_seconds,
+        ),
+        executor=executor,
+        runner=runner,
+        job_repository=jobs,
+        stopping=stopping,
+        generated_token=grant,
+        generated_token_is_new=created,
+    )

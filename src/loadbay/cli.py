@@ -1,0 +1,231 @@
+"""The command line: ``serve`` runs the service; the client commands talk to one.
+
+Client commands take ``--url``/``--token`` or ``LOADBAY_URL``/``LOADBAY_TOKEN``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+app = typer.Typer(
+    help="loadbay: bulk data in and out, safely and in the background.", no_args_is_help=True
+)
+jobs_app = typer.Typer(help="List and inspect jobs.", no_args_is_help=True)
+app.add_typer(jobs_app, name="jobs")
+console = Console()
+errors = Console(stderr=True)
+
+UrlOption = Annotated[
+    str, typer.Option("--url", envvar="LOADBAY_URL", help="Base URL of the service")
+]
+TokenOption = Annotated[str, typer.Option("--token", envvar="LOADBAY_TOKEN", help="Bearer token")]
+_ENDED = {"completed", "failed", "quarantined", "cancelled"}
+
+
+@app.command()
+def serve(
+    config: Annotated[Path | None, typer.Option(help="TOML settings file")] = None,
+    host: Annotated[str | None, typer.Option(help="Address to listen on")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on")] = None,
+) -> None:
+    """Run the API and, with the in-process executor, the workers, in one process."""
+    import uvicorn
+
+    from loadbay.api import create_app
+    from loadbay.bootstrap import build_services
+    from loadbay.config import load_settings
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = load_settings(config, server__host=host, server__port=port)
+    services = build_services(settings)
+    if services.generated_token is not None:
+        state = "created" if services.generated_token_is_new else "kept"
+        console.print(
+            f"[bold]No tokens configured:[/] admin token ({state} in "
+            f"{settings.data_dir / 'admin_token'}):\n  {services.generated_token.token}"
+        )
+    console.print(f"loadbay listening on {settings.public_url} (data in {settings.data_dir})")
+    uvicorn.run(
+        create_app(services),
+        host=settings.server.host,
+        port=settings.server.port,
+        log_level="info",
+        timeout_graceful_shutdown=30,
+    )
+
+
+def _client(url: str, token: str) -> httpx.Client:
+    if not token:
+        errors.print("No token: pass --token or set LOADBAY_TOKEN")
+        raise typer.Exit(2)
+    return httpx.Client(
+        base_url=url.rstrip("/"), headers={"Authorization": f"Bearer {token}"}, timeout=60
+    )
+
+
+def _check(response: httpx.Response) -> Any:
+    if response.is_success:
+        return response.json()
+    try:
+        error = response.json()["error"]
+        errors.print(f"[red]{response.status_code} {error['code']}[/]: {error['message']}")
+    except (ValueError, KeyError, TypeError):
+        errors.print(f"[red]{response.status_code}[/]: {response.text[:500]}")
+    raise typer.Exit(1)
+
+
+def _show_job(job: dict[str, Any]) -> None:
+    table = Table(show_header=False, box=None)
+    for key in (
+        "id",
+        "kind",
+        "dataset",
+        "status",
+        "owner",
+        "tenant",
+        "file_name",
+        "file_size",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "result_available",
+    ):
+        table.add_row(key, str(job.get(key)))
+    progress = job["progress"]
+    table.add_row(
+        "progress", f"{progress['processed']}/{progress['total']} ({progress['percent']}%)"
+    )
+    table.add_row(
+        "counts", f"{job['counts']['success']} success, {job['counts']['failure']} failure"
+    )
+    if job.get("error"):
+        table.add_row("error", f"{job['error']['code']}: {job['error']['message']}")
+    console.print(table)
+
+
+@app.command("import")
+def import_file(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    dataset: Annotated[str, typer.Option(help="Dataset to import into")],
+    wait: Annotated[
+        bool, typer.Option(help="Wait for the job to end, with a progress bar")
+    ] = False,
+    url: UrlOption = "http://127.0.0.1:8000",
+    token: TokenOption = "",
+) -> None:
+    """Upload FILE and start importing it into DATASET."""
+    with _client(url, token) as client, file.open("rb") as handle:
+        job = _check(
+            client.post(
+                "/api/v1/imports",
+                data={"dataset": dataset},
+                files={"file": (file.name, handle, "text/csv")},
+            )
+        )
+        console.print(f"job {job['id']} {job['status']}")
+        if not wait:
+            return
+        job = _wait(client, job["id"])
+    _show_job(job)
+    if job["status"] != "completed":
+        raise typer.Exit(1)
+
+
+def _wait(client: httpx.Client, job_id: str) -> dict[str, Any]:
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[rows]}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task("received", total=100, rows="")
+        while True:
+            job: dict[str, Any] = _check(client.get(f"/api/v1/jobs/{job_id}"))
+            progress = job["progress"]
+            bar.update(
+                task,
+                completed=progress["percent"],
+                description=job["status"],
+                rows=f"{progress['processed']}/{progress['total']}",
+            )
+            if job["status"] in _ENDED:
+                return job
+            time.sleep(0.5)
+
+
+@jobs_app.command("list")
+def jobs_list(
+    status: Annotated[str | None, typer.Option(help="Only jobs in this status")] = None,
+    dataset: Annotated[str | None, typer.Option(help="Only jobs of this dataset")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many jobs")] = 50,
+    url: UrlOption = "http://127.0.0.1:8000",
+    token: TokenOption = "",
+) -> None:
+    """Your jobs, newest first."""
+    params: dict[str, str | int] = {"limit": limit}
+    if status:
+        params["status"] = status
+    if dataset:
+        params["dataset"] = dataset
+    with _client(url, token) as client:
+        page = _check(client.get("/api/v1/jobs", params=params))
+    table = Table("id", "kind", "dataset", "status", "progress", "success", "failure", "created")
+    for job in page["items"]:
+        table.add_row(
+            job["id"],
+            job["kind"],
+            job["dataset"] or "",
+            job["status"],
+            f"{job['progress']['percent']}%",
+            str(job["counts"]["success"]),
+            str(job["counts"]["failure"]),
+            job["created_at"],
+        )
+    console.print(table)
+
+
+@jobs_app.command("show")
+def jobs_show(
+    job_id: Annotated[str, typer.Argument(help="The job's id")],
+    url: UrlOption = "http://127.0.0.1:8000",
+    token: TokenOption = "",
+) -> None:
+    """One job in detail."""
+    with _client(url, token) as client:
+        _show_job(_check(client.get(f"/api/v1/jobs/{job_id}")))
+
+
+@app.command()
+def result(
+    job_id: Annotated[str, typer.Argument(help="The job's id")],
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Where to save")] = None,
+    url: UrlOption = "http://127.0.0.1:8000",
+    token: TokenOption = "",
+) -> None:
+    """Download a completed job's result report."""
+    with _client(url, token) as client:
+        link = _check(client.get(f"/api/v1/jobs/{job_id}/result-link"))
+        target = output or Path(link["file_name"])
+        with httpx.stream("GET", link["url"], timeout=60) as response:
+            if not response.is_success:
+                response.read()
+                _check(response)
+            with target.open("wb") as handle:
+                for chunk in response.iter_bytes():
+                    handle.write(chunk)
+    console.print(f"saved {target}")
+
+
+def main() -> None:
+    app()

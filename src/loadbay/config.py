@@ -1,0 +1,172 @@
+"""Settings: a TOML file (``--config`` or ``LOADBAY_CONFIG``) overridden by environment
+variables ``LOADBAY_<SECTION>__<KEY>``. Every default runs on one machine with nothing
+else installed. Built by the entry points, never at import time.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+STORE_NAMES = ("incoming", "permanent", "quarantine", "results", "exports")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ServerSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    public_url: str = ""
+
+
+class DatabaseSettings(_Section):
+    url: str = ""
+
+
+class TargetSettings(_Section):
+    url: str = ""
+
+
+class LimitsSettings(_Section):
+    max_upload_bytes: int = Field(default=1024**3, ge=1)
+    link_ttl_seconds: int = Field(default=86_400, ge=1)
+    link_ttl_max_seconds: int = Field(default=604_800, ge=1)
+    max_field_chars: int = Field(default=131_072, ge=1)
+    max_columns: int = Field(default=1_000, ge=1)
+
+
+class DatasetsSettings(_Section):
+    dir: str = ""
+
+
+class SecuritySettings(_Section):
+    # One key, or a list: the first signs and encrypts, all are accepted, so a key
+    # can be rotated by putting the new one first.
+    secret_key: str | list[str] = ""
+
+
+class ScannerSettings(_Section):
+    backend: str = "none"
+    url: str = ""
+    required: bool = True
+
+
+class StoreSettings(BaseModel):
+    """``url`` plus provider options (endpoint, region, credentials...)."""
+
+    model_config = ConfigDict(extra="allow")
+    url: str = ""
+
+
+class ExecutorSettings(_Section):
+    backend: str = "inprocess"
+    broker_url: str = ""
+    concurrency: int = Field(default=2, ge=1, le=64)
+    batch_rows: int = Field(default=5_000, ge=1)
+
+
+class ExportsSettings(_Section):
+    ttl_hours: float = Field(default=72, gt=0)
+
+
+class TokenSettings(_Section):
+    token: str = Field(min_length=8)
+    user: str = Field(min_length=1)
+    tenant: str = ""
+    roles: list[str] = Field(default_factory=lambda: ["user"])
+
+
+class AuthSettings(_Section):
+    tokens: list[TokenSettings] = Field(default_factory=list)
+
+
+class Settings(BaseSettings):
+    """All of loadbay's settings; see the Configuration section of the API contract."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="LOADBAY_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    data_dir: Path = Path("./.loadbay")
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    target: TargetSettings = Field(default_factory=TargetSettings)
+    limits: LimitsSettings = Field(default_factory=LimitsSettings)
+    datasets: DatasetsSettings = Field(default_factory=DatasetsSettings)
+    security: SecuritySettings = Field(default_factory=SecuritySettings)
+    scanner: ScannerSettings = Field(default_factory=ScannerSettings)
+    stores: dict[str, StoreSettings] = Field(default_factory=dict)
+    executor: ExecutorSettings = Field(default_factory=ExecutorSettings)
+    exports: ExportsSettings = Field(default_factory=ExportsSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+
+    @field_validator("stores")
+    @classmethod
+    def _known_stores(cls, stores: dict[str, StoreSettings]) -> dict[str, StoreSettings]:
+        unknown = set(stores) - set(STORE_NAMES)
+        if unknown:
+            raise ValueError(f"unknown stores {sorted(unknown)}; known: {', '.join(STORE_NAMES)}")
+        return stores
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The TOML file arrives as init values; the environment overrides it.
+        return (env_settings, init_settings)
+
+    @property
+    def database_url(self) -> str:
+        return self.database.url or f"sqlite:///{self.data_dir.resolve() / 'loadbay.sqlite'}"
+
+    @property
+    def target_url(self) -> str:
+        return self.target.url or f"sqlite:///{self.data_dir.resolve() / 'target.sqlite'}"
+
+    @property
+    def public_url(self) -> str:
+        if self.server.public_url:
+            return self.server.public_url.rstrip("/")
+        return f"http://{self.server.host}:{self.server.port}"
+
+    def store_url(self, name: str) -> str:
+        configured = self.stores.get(name)
+        if configured and configured.url:
+            return configured.url
+        return (self.data_dir.resolve() / "stores" / name).as_uri()
+
+    def store_options(self, name: str) -> dict[str, Any]:
+        configured = self.stores.get(name)
+        return dict(configured.model_extra or {}) if configured else {}
+
+
+def load_settings(config_path: str | Path | None = None, **overrides: Any) -> Settings:
+    """Settings from the TOML file (if any), the environment, then ``overrides``."""
+    path = config_path or os.environ.get("LOADBAY_CONFIG") or None
+    values: dict[str, Any] = {}
+    if path:
+        with Path(path).open("rb") as handle:
+            values = tomllib.load(handle)
+    settings = Settings(**values)
+    for dotted, value in overrides.items():
+        if value is None:
+            continue
+        section, _, key = dotted.partition("__")
+        if key:
+            updated = getattr(settings, section).model_copy(update={key: value})
+            settings = settings.model_copy(update={section: updated})
+        else:
+            settings = settings.model_copy(update={section: value})
+    return settings

@@ -1,0 +1,209 @@
+"""The jobs repository: every read and write of the ``jobs`` table.
+
+State changes are compare-and-set (``WHERE status IN (...)``), so a cancel that
+lands while a worker runs is never overwritten by the worker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine, case, func, insert, select, update
+from sqlalchemy.engine import RowMapping
+
+from loadbay.db.tables import jobs
+from loadbay.domain.jobs import (
+    ACTIVE_STATUSES,
+    Counts,
+    Job,
+    JobError,
+    JobKind,
+    JobStatus,
+    Progress,
+    sources_of,
+)
+from loadbay.domain.principals import Principal
+
+
+@dataclass(frozen=True)
+class JobFilter:
+    kind: JobKind | None = None
+    status: JobStatus | None = None
+    dataset: str | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _to_job(row: RowMapping) -> Job:
+    error = JobError(row["error_code"], row["error_message"] or "") if row["error_code"] else None
+    created_at = _utc(row["created_at"])
+    assert created_at is not None
+    return Job(
+        id=row["id"],
+        kind=JobKind(row["kind"]),
+        status=JobStatus(row["status"]),
+        owner=row["owner"],
+        tenant=row["tenant"],
+        dataset=row["dataset"],
+        file_name=row["file_name"],
+        file_size=row["file_size"],
+        created_at=created_at,
+        progress=Progress(row["processed"], row["total"]),
+        counts=Counts(row["success"], row["failure"]),
+        error=error,
+        started_at=_utc(row["started_at"]),
+        finished_at=_utc(row["finished_at"]),
+        has_result=row["result_ref"] is not None,
+    )
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class JobRepository:
+    """Jobs in the service database. Storage references are stored as given (encrypted)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def add(self, job: Job, source_ref: str | None) -> None:
+        with self._engine.begin() as connection:
+            connection.execute(
+                insert(jobs).values(
+                    id=job.id,
+                    kind=job.kind.value,
+                    status=job.status.value,
+                    owner=job.owner,
+                    tenant=job.tenant,
+                    dataset=job.dataset,
+                    file_name=job.file_name,
+                    file_size=job.file_size,
+                    processed=0,
+                    success=0,
+                    failure=0,
+                    attempts=0,
+                    source_ref=source_ref,
+                    created_at=job.created_at,
+                )
+            )
+
+    def get(self, job_id: str) -> Job | None:
+        with self._engine.connect() as connection:
+            row = connection.execute(select(jobs).where(jobs.c.id == job_id)).mappings().first()
+        return _to_job(row) if row else None
+
+    def refs(self, job_id: str) -> tuple[str | None, str | None]:
+        """The encrypted (source, result) references of a job."""
+        with self._engine.connect() as connection:
+            row = connection.execute(
+                select(jobs.c.source_ref, jobs.c.result_ref).where(jobs.c.id == job_id)
+            ).first()
+        return (row[0], row[1]) if row else (None, None)
+
+    def list_visible(
+        self, viewer: Principal, filters: JobFilter, limit: int, before_id: str | None
+    ) -> list[Job]:
+        """Up to ``limit`` jobs ``viewer`` may see, newest first, older than ``before_id``."""
+        query = select(jobs)
+        if not viewer.sees_every_tenant:
+            query = query.where(jobs.c.tenant == viewer.tenant)
+            if not viewer.is_admin:
+                query = query.where(jobs.c.owner == viewer.user)
+        if filters.kind:
+            query = query.where(jobs.c.kind == filters.kind.value)
+        if filters.status:
+            query = query.where(jobs.c.status == filters.status.value)
+        if filters.dataset:
+            query = query.where(jobs.c.dataset == filters.dataset)
+        if filters.created_after:
+            query = query.where(jobs.c.created_at > filters.created_after)
+        if filters.created_before:
+            query = query.where(jobs.c.created_at < filters.created_before)
+        if before_id:
+            query = query.where(jobs.c.id < before_id)
+        query = query.order_by(jobs.c.id.desc()).limit(limit)
+        with self._engine.connect() as connection:
+            return [_to_job(row) for row in connection.execute(query).mappings()]
+
+    def unfinished(self, kinds: Collection[JobKind]) -> list[str]:
+        """Ids of jobs that have not ended, oldest first: what a restart must resume."""
+        query = (
+            select(jobs.c.id)
+            .where(jobs.c.status.in_([s.value for s in ACTIVE_STATUSES]))
+            .where(jobs.c.kind.in_([k.value for k in kinds]))
+            .order_by(jobs.c.id)
+        )
+        with self._engine.connect() as connection:
+            return list(connection.execute(query).scalars())
+
+    def transition(self, job_id: str, target: JobStatus, **fields: Any) -> bool:
+        """Move the job to ``target`` if its current status allows it; False if not."""
+        values: dict[str, Any] = {"status": target.value, **fields}
+        if target.ended:
+            values.setdefault("finished_at", _now())
+        allowed = [s.value for s in sources_of(target)]
+        statement = (
+            update(jobs).where(jobs.c.id == job_id, jobs.c.status.in_(allowed)).values(**values)
+        )
+        with self._engine.begin() as connection:
+            return connection.execute(statement).rowcount == 1
+
+    def start_attempt(self, job_id: str, status: JobStatus) -> bool:
+        """Enter ``status`` for a new attempt: count it, stamp ``started_at`` the first time."""
+        return self.transition(
+            job_id,
+            status,
+            attempts=jobs.c.attempts + 1,
+            started_at=func.coalesce(jobs.c.started_at, _now()),
+        )
+
+    def fail(self, job_id: str, error: JobError, status: JobStatus = JobStatus.FAILED) -> bool:
+        return self.transition(job_id, status, error_code=error.code, error_message=error.message)
+
+    def record_progress(
+        self,
+        job_id: str,
+        progress: Progress,
+        counts: Counts,
+        running: Sequence[JobStatus] = (JobStatus.PROCESSING,),
+    ) -> bool:
+        """Store progress if the job still runs; never lowers it (a resumed run starts over
+        from row one). Returns False when the job has ended meanwhile (e.g. cancelled)."""
+
+        def at_least(column: Any, value: int) -> Any:
+            return case((column < value, value), else_=column)
+
+        statement = (
+            update(jobs)
+            .where(jobs.c.id == job_id, jobs.c.status.in_([s.value for s in running]))
+            .values(
+                processed=at_least(jobs.c.processed, progress.processed),
+                total=progress.total,
+                success=at_least(jobs.c.success, counts.success),
+                failure=at_least(jobs.c.failure, counts.failure),
+            )
+        )
+        with self._engine.begin() as connection:
+            return connection.execute(statement).rowcount == 1
+
+    def complete(self, job_id: str, progress: Progress, counts: Counts, result_ref: str) -> bool:
+        """Mark the job completed with its exact counts and result; False if it had ended."""
+        return self.transition(
+            job_id,
+            JobStatus.COMPLETED,
+            processed=progress.processed,
+            total=progress.total,
+            success=counts.success,
+            failure=counts.failure,
+            result_ref=result_ref,
+        )

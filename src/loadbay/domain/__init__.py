@@ -1,0 +1,1 @@
+"""The pure core: jobs, datasets, row rules and errors. Imports only the standard library."""

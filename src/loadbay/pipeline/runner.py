@@ -1,0 +1,182 @@
+"""Runs one import job from its stored state to an ended state.
+
+The runner owns the cross-cutting parts: claiming the job, progress (at most every
+``progress_interval`` seconds and after the last batch), cancellation between
+batches, turning a :class:`JobFailure` into the job's error, and cleaning the work
+folder. The stages themselves (``inspect_upload``, ``RowImporter``) know none of it.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import BinaryIO
+
+from loadbay.datasets.registry import DatasetRegistry
+from loadbay.db.jobs import JobRepository
+from loadbay.domain.datasets import Dataset
+from loadbay.domain.errors import JobCancelled, JobFailure
+from loadbay.domain.jobs import Counts, Job, JobError, JobStatus, Progress
+from loadbay.pipeline.importer import RowImporter
+from loadbay.pipeline.inspect import FileShape, inspect_upload
+from loadbay.pipeline.keys import KeyLedger
+from loadbay.pipeline.records import CsvLimits, RecordReader
+from loadbay.pipeline.report import ReportWriter
+from loadbay.pipeline.text import open_text
+from loadbay.security.keys import KeyRing
+from loadbay.sinks.base import SinkProvider
+from loadbay.storage.base import StoredRef
+from loadbay.storage.registry import StoreRegistry
+
+log = logging.getLogger(__name__)
+
+
+class JobInterrupted(Exception):
+    """The process is stopping: leave the job as it is, to be resumed on the next start."""
+
+
+@dataclass(frozen=True)
+class RunnerSettings:
+    work_dir: Path
+    csv_limits: CsvLimits
+    batch_rows: int = 5_000
+    progress_interval: float = 0.5
+
+
+class _ProgressHook:
+    """Stores progress now and then; stops the job if it was cancelled or we are stopping."""
+
+    def __init__(
+        self,
+        jobs: JobRepository,
+        job_id: str,
+        total: int,
+        interval: float,
+        stopping: threading.Event,
+    ) -> None:
+        self._jobs = jobs
+        self._job_id = job_id
+        self._total = total
+        self._interval = interval
+        self._stopping = stopping
+        self._last = time.monotonic()
+
+    def __call__(self, processed: int, counts: Counts) -> None:
+        if self._stopping.is_set():
+            raise JobInterrupted(self._job_id)
+        now = time.monotonic()
+        if now - self._last < self._interval:
+            return
+        self._last = now
+        if not self._jobs.record_progress(self._job_id, Progress(processed, self._total), counts):
+            raise JobCancelled(f"job {self._job_id} ended while running")
+
+
+class ImportRunner:
+    """Everything an import job needs, passed in by the composition root."""
+
+    def __init__(
+        self,
+        jobs: JobRepository,
+        stores: StoreRegistry,
+        keys: KeyRing,
+        datasets: DatasetRegistry,
+        target: SinkProvider,
+        settings: RunnerSettings,
+        stopping: threading.Event,
+        today: Callable[[], date] = lambda: datetime.now(UTC).date(),
+    ) -> None:
+        self._jobs = jobs
+        self._stores = stores
+        self._keys = keys
+        self._datasets = datasets
+        self._target = target
+        self._settings = settings
+        self._stopping = stopping
+        self._today = today
+
+    def run(self, job_id: str) -> None:
+        job = self._jobs.get(job_id)
+        if job is None or job.status.ended:
+            return
+        if not self._jobs.start_attempt(job_id, JobStatus.PROCESSING):
+            return
+        work_dir = self._settings.work_dir / job_id
+        shutil.rmtree(work_dir, ignore_errors=True)  # a previous attempt's leftovers
+        work_dir.mkdir(parents=True)
+        try:
+            self._import(job, work_dir)
+        except JobInterrupted:
+            log.info("job %s interrupted by shutdown; it resumes on the next start", job_id)
+        except JobCancelled:
+            log.info("job %s was cancelled while running", job_id)
+        except JobFailure as failure:
+            log.info("job %s failed: %s: %s", job_id, failure.code, failure.message)
+            self._jobs.fail(job_id, JobError(failure.code, failure.message))
+        except Exception:
+            log.exception("job %s stopped by an unexpected error", job_id)
+            self._jobs.fail(
+                job_id,
+                JobError("internal_error", "An unexpected error stopped the job; it was logged"),
+            )
+        finally:
+            shutil.rmtree(work_dir, ignore_errors=True)
+
+    def _import(self, job: Job, work_dir: Path) -> None:
+        dataset = self._datasets.get(job.dataset or "")
+        if dataset is None:
+            raise JobFailure(
+                f"The dataset {job.dataset!r} is no longer configured", code="unknown_dataset"
+            )
+        source_ref, _ = self._jobs.refs(job.id)
+        if source_ref is None:
+            raise JobFailure("The uploaded file is missing", code="source_missing")
+        ref = StoredRef.from_json(self._keys.decrypt(source_ref))
+        store = self._stores.for_ref(ref)
+
+        def open_source() -> AbstractContextManager[BinaryIO]:
+            return store.open_read(ref.key)
+
+        limits = self._settings.csv_limits
+        shape: FileShape = inspect_upload(open_source, dataset, limits)
+        hook = _ProgressHook(
+            self._jobs, job.id, shape.rows, self._settings.progress_interval, self._stopping
+        )
+        hook(0, Counts())
+        report = ReportWriter(work_dir, shape.header.labels)
+        ledger = KeyLedger(work_dir / "keys.sqlite")
+        try:
+            importer = RowImporter(
+                dataset,
+                shape.header,
+                lambda name: self._target.sink(self._dataset(name)),
+                ledger,
+                report,
+                self._today(),
+            )
+            with open_source() as binary:
+                text, _ = open_text(binary)
+                counts = importer.run(RecordReader(text, limits), self._settings.batch_rows, hook)
+        finally:
+            ledger.close()
+            report.close()
+        results = self._stores["results"]
+        result_key = f"{job.id}/{job.result_file_name()}"
+        with results.open_write(result_key) as writer:
+            report.publish(writer)
+        result_ref = self._keys.encrypt(results.ref(result_key).to_json())
+        if not self._jobs.complete(job.id, Progress(shape.rows, shape.rows), counts, result_ref):
+            results.delete(result_key)  # cancelled at the last moment: serve nothing
+
+    def _dataset(self, name: str) -> Dataset:
+        dataset = self._datasets.get(name)
+        if dataset is None:
+            raise JobFailure(f"The dataset {name!r} is not configured", code="unknown_dataset")
+        return dataset

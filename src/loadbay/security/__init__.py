@@ -1,0 +1,1 @@
+"""Keys, link signatures, encryption of storage references and bearer tokens."""

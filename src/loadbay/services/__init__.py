@@ -1,0 +1,1 @@
+"""Use cases: what the API and CLI ask of loadbay, free of HTTP."""

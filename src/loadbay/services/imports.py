@@ -1,0 +1,111 @@
+"""Accepting an upload: stream it into the incoming store, then record and queue the job.
+
+No job exists until the whole file is stored, and a rejected upload leaves no object
+behind, so nothing is ever half-received.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
+from loadbay.datasets.registry import DatasetRegistry
+from loadbay.db.jobs import JobRepository
+from loadbay.domain.errors import PayloadTooLarge, Unprocessable
+from loadbay.domain.ids import new_id
+from loadbay.domain.jobs import Job, JobKind, JobStatus
+from loadbay.domain.principals import Principal
+from loadbay.executors.base import Executor
+from loadbay.security.keys import KeyRing
+from loadbay.services.filenames import clean_file_name
+from loadbay.storage.base import ObjectWriter, Store
+
+
+class Upload:
+    """One incoming file being received; :meth:`write` enforces the size limit."""
+
+    def __init__(self, store: Store, job_id: str, max_bytes: int) -> None:
+        self.store = store
+        self.job_id = job_id
+        self.key = f"{job_id}/upload"
+        self.size = 0
+        self._max_bytes = max_bytes
+        self._writer: ObjectWriter | None = None
+
+    @contextmanager
+    def receiving(self) -> Iterator[Upload]:
+        """Open the object; it is stored when the block ends, discarded if it raises."""
+        with self.store.open_write(self.key) as writer:
+            self._writer = writer
+            yield self
+        self._writer = None
+
+    def write(self, data: bytes) -> None:
+        if self._writer is None:
+            raise RuntimeError("write outside receiving()")
+        self.size += len(data)
+        if self.size > self._max_bytes:
+            raise PayloadTooLarge(f"The file is larger than the maximum of {self._max_bytes} bytes")
+        self._writer.write(data)
+
+    def discard(self) -> None:
+        self.store.delete(self.key)
+
+
+class ImportService:
+    def __init__(
+        self,
+        jobs: JobRepository,
+        incoming: Store,
+        keys: KeyRing,
+        datasets: DatasetRegistry,
+        executor: Executor,
+        max_upload_bytes: int,
+    ) -> None:
+        self._jobs = jobs
+        self._incoming = incoming
+        self._keys = keys
+        self._datasets = datasets
+        self._executor = executor
+        self.max_upload_bytes = max_upload_bytes
+
+    def check_dataset(self, name: str | None) -> str:
+        if not name:
+            raise Unprocessable("The form field 'dataset' is required", code="unknown_dataset")
+        if name not in self._datasets:
+            known = ", ".join(d.name for d in self._datasets)
+            raise Unprocessable(
+                f"Unknown dataset {name!r}; known datasets: {known}", code="unknown_dataset"
+            )
+        return name
+
+    def new_upload(self) -> Upload:
+        return Upload(self._incoming, new_id(), self.max_upload_bytes)
+
+    def submit(
+        self, principal: Principal, upload: Upload, dataset: str | None, file_name: str | None
+    ) -> Job:
+        """Record the received upload as a job and queue it; the upload is discarded if
+        it cannot become a job."""
+        try:
+            name = self.check_dataset(dataset)
+            if upload.size == 0:
+                raise Unprocessable("No file, or an empty file, was uploaded", code="empty_file")
+        except Exception:
+            upload.discard()
+            raise
+        job = Job(
+            id=upload.job_id,
+            kind=JobKind.IMPORT,
+            status=JobStatus.RECEIVED,
+            owner=principal.user,
+            tenant=principal.tenant,
+            dataset=name,
+            file_name=clean_file_name(file_name),
+            file_size=upload.size,
+            created_at=datetime.now(UTC),
+        )
+        self._jobs.add(job, self._keys.encrypt(upload.store.ref(upload.key).to_json()))
+        self._executor.submit(job.id)
+        return job

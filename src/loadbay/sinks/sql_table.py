@@ -1,0 +1,140 @@
+"""A dataset's records as rows of a SQL table in the target database, upserted by key
+(``INSERT ... ON CONFLICT``). The table is created if missing."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Collection, Sequence
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Engine,
+    MetaData,
+    Numeric,
+    Table,
+    Text,
+    select,
+)
+from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy.types import TypeEngine
+
+from loadbay.domain.datasets import ColumnType, Dataset
+from loadbay.pipeline.keys import chunks
+
+_SQL_TYPES: dict[ColumnType, TypeEngine[Any]] = {
+    ColumnType.INTEGER: BigInteger(),
+    ColumnType.DECIMAL: Numeric(),
+    ColumnType.BOOLEAN: Boolean(),
+    ColumnType.DATE: Date(),
+    ColumnType.DATETIME: DateTime(timezone=True),
+}
+
+
+def _register_sqlite_adapters() -> None:
+    # The standard library's own date adapters are deprecated; these store ISO text,
+    # which is what SQLAlchemy reads back from SQLite.
+    sqlite3.register_adapter(date, date.isoformat)
+    sqlite3.register_adapter(datetime, lambda value: value.isoformat(sep=" "))
+    sqlite3.register_adapter(Decimal, str)
+
+
+class SqlTableSink:
+    """One dataset's table. Statements are built once per column set."""
+
+    def __init__(self, engine: Engine, table: Table, key: str) -> None:
+        self._engine = engine
+        self._table = table
+        self._key = key
+        self._statements: dict[tuple[tuple[str, ...], tuple[str, ...]], str] = {}
+        self._placeholder = "?" if engine.dialect.paramstyle == "qmark" else "%s"
+        self._quote = engine.dialect.identifier_preparer.quote
+
+    def _upsert_sql(self, columns: tuple[str, ...], updated: tuple[str, ...]) -> str:
+        statement = self._statements.get((columns, updated))
+        if statement is None:
+            q = self._quote
+            names = ", ".join(q(c) for c in columns)
+            marks = ", ".join([self._placeholder] * len(columns))
+            changes = [c for c in updated if c != self._key]
+            action = (
+                "DO UPDATE SET " + ", ".join(f"{q(c)} = excluded.{q(c)}" for c in changes)
+                if changes
+                else "DO NOTHING"
+            )
+            statement = (
+                f"INSERT INTO {q(self._table.name)} ({names}) VALUES ({marks}) "
+                f"ON CONFLICT ({q(self._key)}) {action}"
+            )
+            self._statements[(columns, updated)] = statement
+        return statement
+
+    def upsert(
+        self, columns: Sequence[str], updated: Sequence[str], rows: Sequence[Sequence[Any]]
+    ) -> None:
+        if not rows:
+            return
+        statement = self._upsert_sql(tuple(columns), tuple(updated))
+        with self._engine.begin() as connection:
+            connection.exec_driver_sql(statement, [tuple(row) for row in rows])
+
+    def existing_keys(self, keys: Collection[str]) -> set[str]:
+        found: set[str] = set()
+        if not keys:
+            return found
+        key_column = self._table.c[self._key]
+        with self._engine.connect() as connection:
+            for part in chunks(list(keys)):
+                found.update(
+                    connection.execute(select(key_column).where(key_column.in_(part))).scalars()
+                )
+        return found
+
+
+class SqlTarget:
+    """The target database: one table per dataset, created on first use."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._metadata = MetaData()
+        self._sinks: dict[str, SqlTableSink] = {}
+        self._lock = threading.Lock()
+        if engine.dialect.name == "sqlite":
+            _register_sqlite_adapters()
+
+    def sink(self, dataset: Dataset) -> SqlTableSink:
+        with self._lock:
+            sink = self._sinks.get(dataset.name)
+            if sink is None:
+                table = self._table(dataset)
+                sink = SqlTableSink(self._engine, table, dataset.key)
+                self._sinks[dataset.name] = sink
+            return sink
+
+    def _table(self, dataset: Dataset) -> Table:
+        table = Table(
+            dataset.table,
+            self._metadata,
+            *(
+                Column(
+                    c.key,
+                    _SQL_TYPES.get(c.type, Text()),
+                    primary_key=c.key == dataset.key,
+                    nullable=c.key != dataset.key,
+                )
+                for c in dataset.columns
+            ),
+        )
+        try:
+            table.create(self._engine, checkfirst=True)
+        except (OperationalError, ProgrammingError):
+            # Another process created it between the check and the create.
+            table.create(self._engine, checkfirst=True)
+        return table
