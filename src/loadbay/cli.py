@@ -41,7 +41,7 @@ def serve(
     import uvicorn
 
     from loadbay.api import create_app
-    from loadbay.bootstrap import build_services
+    from loadbay.bootstrap import build_services, tune_garbage_collector
     from loadbay.config import load_settings
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -54,8 +54,10 @@ def serve(
             f"{settings.data_dir / 'admin_token'}):\n  {services.generated_token.token}"
         )
     console.print(f"loadbay listening on {settings.public_url} (data in {settings.data_dir})")
+    app = create_app(services)
+    tune_garbage_collector()
     uvicorn.run(
-        create_app(services),
+        app,
         host=settings.server.host,
         port=settings.server.port,
         log_level="info",

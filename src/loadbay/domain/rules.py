@@ -1,7 +1,9 @@
 """Column rules compiled into fast per-value converters.
 
-A converter takes a trimmed, non-empty cell and returns the typed value, or raises
-:class:`RuleViolation` with a message that does not yet name the column:
+A converter takes a trimmed, non-empty cell and returns the value to store, or raises
+:class:`RuleViolation` with a message that does not yet name the column. Integers and
+booleans become ``int`` and ``bool``; decimals, dates and datetimes stay text in ISO
+form, which every SQL database and HTTP sink takes as it is:
 
 >>> convert = compile_converter(Column("age", "Age", ColumnType.INTEGER, minimum="0"), date.today())
 >>> convert("42")
@@ -24,7 +26,6 @@ _Ordered = TypeVar("_Ordered", int, Decimal, datetime)
 
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 _DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _EMAIL = re.compile(
     r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@"
     r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+"
@@ -52,11 +53,22 @@ def compile_converter(column: Column, today: date) -> Converter:
     checks = _text_checks(column)
     if not checks:
         return typed
+    if column.type is ColumnType.STRING and len(checks) == 1:
+        return _checked_text(checks[0])
 
     def convert(raw: str) -> Any:
         for check in checks:
             check(raw)
         return typed(raw)
+
+    return convert
+
+
+def _checked_text(check: Callable[[str], None]) -> Converter:
+    # The common case (text with one length or pattern rule) without a loop.
+    def convert(raw: str) -> str:
+        check(raw)
+        return raw
 
     return convert
 
@@ -114,14 +126,14 @@ def _decimal(column: Column, today: date) -> Converter:
     low = Decimal(column.minimum) if column.minimum is not None else None
     high = Decimal(column.maximum) if column.maximum is not None else None
 
-    def convert(raw: str) -> Decimal:
+    def convert(raw: str) -> str:
         if _DECIMAL.fullmatch(raw) is None:
             raise RuleViolation(f"{quoted(raw)} is not a number")
         try:
             value = Decimal(raw)
         except InvalidOperation as error:  # pragma: no cover - the pattern already rules it out
             raise RuleViolation(f"{quoted(raw)} is not a number") from error
-        return _bounded(value, low, high, raw)
+        return str(_bounded(value, low, high, raw))
 
     return convert
 
@@ -148,9 +160,10 @@ def _date(column: Column, today: date) -> Converter:
     low = _date_bound(column.minimum, today)
     high = _date_bound(column.maximum, today)
 
-    def convert(raw: str) -> date:
+    def convert(raw: str) -> str:
         try:
-            if _ISO_DATE.fullmatch(raw) is None:
+            # fromisoformat alone also takes forms like 20261122 or 2026-W47-7.
+            if len(raw) != 10 or raw[4] != "-" or raw[7] != "-" or not raw.isascii():
                 raise ValueError(raw)
             value = date.fromisoformat(raw)
         except ValueError as error:
@@ -163,7 +176,7 @@ def _date(column: Column, today: date) -> Converter:
             raise RuleViolation(f"{quoted(raw)} is after {high.isoformat()}")
         if low is not None and value < low:
             raise RuleViolation(f"{quoted(raw)} is before {low.isoformat()}")
-        return value
+        return raw  # already in canonical YYYY-MM-DD form
 
     return convert
 
@@ -172,7 +185,7 @@ def _datetime(column: Column, today: date) -> Converter:
     low = datetime.fromisoformat(column.minimum) if column.minimum else None
     high = datetime.fromisoformat(column.maximum) if column.maximum else None
 
-    def convert(raw: str) -> datetime:
+    def convert(raw: str) -> str:
         try:
             value = datetime.fromisoformat(raw)
         except ValueError as error:
@@ -181,7 +194,7 @@ def _datetime(column: Column, today: date) -> Converter:
                 "e.g. 2026-11-22T06:00:00Z)"
             ) from error
         try:
-            return _bounded(value, low, high, raw)
+            return _bounded(value, low, high, raw).isoformat()
         except TypeError as error:
             raise RuleViolation(
                 f"{quoted(raw)} cannot be compared with the allowed range (mixed time zones)"

@@ -26,7 +26,7 @@ from loadbay.sinks.base import Sink
 BatchHook = Callable[[int, Counts], None]
 
 
-@dataclass
+@dataclass(slots=True)
 class _Row:
     number: int
     cells: list[str]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TextIO
+from typing import Any, TextIO
 
 from loadbay.domain.errors import EmptyFile, MalformedCsv
 from loadbay.pipeline.text import bounded_lines
@@ -59,7 +59,8 @@ class RecordReader:
         raise EmptyFile("The file has no header row: it is empty")
 
     def _read_header(self) -> list[str]:
-        for _, cells in self._records():
+        for _, cells in _translate_errors(self._records(), self._reader):
+            self._number = 1
             if len(cells) > self._limits.max_columns:
                 raise MalformedCsv(
                     f"The header has {len(cells)} columns; at most "
@@ -69,19 +70,24 @@ class RecordReader:
         raise EmptyFile("The file has no header row: it is empty")  # pragma: no cover
 
     def _records(self) -> Iterator[tuple[int, list[str]]]:
-        reader = self._reader
-        try:
-            for cells in reader:
-                if not cells or (len(cells) == 1 and not cells[0].strip()):
-                    continue  # a blank line is not a record
-                self._number += 1
-                yield self._number, cells
-        except csv.Error as error:
-            raise MalformedCsv(f"Line {reader.line_num}: {error}") from error
+        # Blank lines come out of csv as empty lists and are dropped by ``filter``;
+        # numbering, filtering and parsing all stay in C for speed.
+        return enumerate(filter(None, self._reader), start=self._number + 1)
 
     def __iter__(self) -> Iterator[tuple[int, list[str]]]:
-        """Data records, numbered on from the header's 1 as a spreadsheet numbers rows."""
-        return self._records()
+        """Data records, numbered on from the header's 1 as a spreadsheet numbers rows.
+
+        The iterator raises :class:`MalformedCsv` for a record csv cannot parse."""
+        return _translate_errors(self._records(), self._reader)
+
+
+def _translate_errors(
+    records: Iterator[tuple[int, list[str]]], reader: Any
+) -> Iterator[tuple[int, list[str]]]:
+    try:
+        yield from records
+    except csv.Error as error:
+        raise MalformedCsv(f"Line {reader.line_num}: {error}") from error
 
 
 def _prepend(first: str, rest: Iterator[str]) -> Iterator[str]:

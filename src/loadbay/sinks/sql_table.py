@@ -3,11 +3,8 @@
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from collections.abc import Collection, Sequence
-from datetime import date, datetime
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
@@ -36,14 +33,6 @@ _SQL_TYPES: dict[ColumnType, TypeEngine[Any]] = {
     ColumnType.DATE: Date(),
     ColumnType.DATETIME: DateTime(timezone=True),
 }
-
-
-def _register_sqlite_adapters() -> None:
-    # The standard library's own date adapters are deprecated; these store ISO text,
-    # which is what SQLAlchemy reads back from SQLite.
-    sqlite3.register_adapter(date, date.isoformat)
-    sqlite3.register_adapter(datetime, lambda value: value.isoformat(sep=" "))
-    sqlite3.register_adapter(Decimal, str)
 
 
 class SqlTableSink:
@@ -106,8 +95,6 @@ class SqlTarget:
         self._metadata = MetaData()
         self._sinks: dict[str, SqlTableSink] = {}
         self._lock = threading.Lock()
-        if engine.dialect.name == "sqlite":
-            _register_sqlite_adapters()
 
     def sink(self, dataset: Dataset) -> SqlTableSink:
         with self._lock:
