@@ -23,7 +23,7 @@ run: install
 # PostgreSQL (tests that need no database run once).
 test: install
 	$(BIN)/python -m pytest -p no:cacheprovider tests
-	LOADBAY_TEST_DB=postgresql $(BIN)/python -m pytest -p no:cacheprovider -m "not nodb" tests
+	LOADBAY_TEST_DB=postgresql $(BIN)/python -m pytest -p no:cacheprovider -m db tests
 
 bench: install
 	$(BIN)/python -m bench.import_bench

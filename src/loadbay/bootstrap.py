@@ -45,6 +45,7 @@ class Services:
     target_engine: Engine
     datasets: DatasetRegistry
     stores: StoreRegistry
+    keys: KeyRing
     tokens: TokenTable
     imports: ImportService
     jobs: JobService
@@ -157,6 +158,7 @@ def build_services(settings: Settings, executor_backend: str | None = None) -> S
         target_engine=target_engine,
         datasets=datasets,
         stores=stores,
+        keys=keys,
         tokens=tokens,
         imports=ImportService(
             jobs, stores["incoming"], keys, datasets, executor, limits.max_upload_bytes
