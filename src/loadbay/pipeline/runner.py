@@ -1,8 +1,7 @@
 """Runs one import job from its stored state to an ended state.
 
-The runner owns the cross-cutting parts: claiming the job, progress (at most every
-``progress_interval`` seconds and after the last batch), cancellation between
-batches, turning a :class:`JobFailure` into the job's error, and cleaning the work
+The runner owns the cross-cutting parts: claiming the job, progress and
+cancellation after every batch, turning a :class:`JobFailure` into the job's error, and cleaning the work
 folder. The stages themselves (``inspect_upload``, ``RowImporter``) know none of it.
 """
 
@@ -11,7 +10,6 @@ from __future__ import annotations
 import logging
 import shutil
 import threading
-import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -47,34 +45,23 @@ class RunnerSettings:
     work_dir: Path
     csv_limits: CsvLimits
     batch_rows: int = 5_000
-    progress_interval: float = 0.5
 
 
 class _ProgressHook:
-    """Stores progress now and then; stops the job if it was cancelled or we are stopping."""
+    """Runs after every batch: stores progress (one small UPDATE), and stops the job if it
+    was cancelled meanwhile (the UPDATE matches no running job) or the process is stopping."""
 
     def __init__(
-        self,
-        jobs: JobRepository,
-        job_id: str,
-        total: int,
-        interval: float,
-        stopping: threading.Event,
+        self, jobs: JobRepository, job_id: str, total: int, stopping: threading.Event
     ) -> None:
         self._jobs = jobs
         self._job_id = job_id
         self._total = total
-        self._interval = interval
         self._stopping = stopping
-        self._last = time.monotonic()
 
     def __call__(self, processed: int, counts: Counts) -> None:
         if self._stopping.is_set():
             raise JobInterrupted(self._job_id)
-        now = time.monotonic()
-        if now - self._last < self._interval:
-            return
-        self._last = now
         if not self._jobs.record_progress(self._job_id, Progress(processed, self._total), counts):
             raise JobCancelled(f"job {self._job_id} ended while running")
 
@@ -146,9 +133,7 @@ class ImportRunner:
 
         limits = self._settings.csv_limits
         shape: FileShape = inspect_upload(open_source, dataset, limits)
-        hook = _ProgressHook(
-            self._jobs, job.id, shape.rows, self._settings.progress_interval, self._stopping
-        )
+        hook = _ProgressHook(self._jobs, job.id, shape.rows, self._stopping)
         hook(0, Counts())
         report = ReportWriter(work_dir, shape.header.labels)
         ledger = KeyLedger(work_dir / "keys.sqlite")

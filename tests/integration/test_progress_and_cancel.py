@@ -1,0 +1,87 @@
+"""A running import reports progress often and never backwards, and stops when cancelled."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from loadbay.bootstrap import Services, build_services
+from loadbay.domain.jobs import JobStatus
+from tests.conftest import make_settings
+from tests.helpers import ALICE, csv_bytes, submit, table_count
+
+ROWS = 60_000
+
+
+def _big_file() -> bytes:
+    header = ["External ID", "First Name", "Email"]
+    return csv_bytes([header, *(["U%06d" % i, "N", f"u{i}@example.org"] for i in range(ROWS))])
+
+
+@pytest.fixture
+def services(tmp_path, database_urls) -> Iterator[Services]:  # type: ignore[no-untyped-def]
+    settings = make_settings(tmp_path / "d", database_urls, executor={"batch_rows": 200})
+    built = build_services(settings, executor_backend="manual")
+    built.start()
+    yield built
+    built.stop()
+
+
+def test_progress_is_stored_at_least_every_second_and_never_goes_down(
+    services: Services,
+) -> None:
+    job = submit(services, "user", _big_file())
+    worker = threading.Thread(target=services.runner.run, args=(job.id,))
+    worker.start()
+    seen: list[tuple[float, int]] = []
+    while worker.is_alive():
+        current = services.job_repository.get(job.id)
+        assert current is not None
+        seen.append((time.monotonic(), current.progress.processed))
+        time.sleep(0.05)
+    worker.join()
+    done = services.job_repository.get(job.id)
+    assert done is not None and done.status is JobStatus.COMPLETED
+    assert done.progress.processed == ROWS and done.counts.success == ROWS
+    values = [processed for _, processed in seen]
+    assert values == sorted(values), "progress went down"
+    assert len(set(values)) >= 2, "no intermediate progress was stored"
+    changes = [t for (t, p), (_, q) in zip(seen, seen[1:], strict=False) if q != p]
+    gaps = [b - a for a, b in zip(changes, changes[1:], strict=False)]
+    assert not gaps or max(gaps) < 1.0, f"progress was silent for {max(gaps):.2f}s"
+
+
+def test_cancel_stops_a_running_import_at_the_next_batch(services: Services) -> None:
+    job = submit(services, "user", _big_file())
+    worker = threading.Thread(target=services.runner.run, args=(job.id,))
+    worker.start()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        current = services.job_repository.get(job.id)
+        assert current is not None
+        if current.progress.processed > 0:
+            break
+        time.sleep(0.01)
+    cancelled = services.jobs.cancel(ALICE, job.id)
+    assert cancelled.status is JobStatus.CANCELLED
+    worker.join(timeout=30)
+    assert not worker.is_alive()
+    final = services.job_repository.get(job.id)
+    assert final is not None and final.status is JobStatus.CANCELLED
+    assert not final.result_available
+    written = table_count(services, "users")
+    assert 0 < written < ROWS, "the job stopped neither at once nor at the end"
+    assert services.job_repository.refs(job.id)[1] is None
+
+
+def test_a_job_cancelled_before_it_runs_never_runs(services: Services) -> None:
+    job = submit(services, "user", _big_file())
+    services.jobs.cancel(ALICE, job.id)
+    services.runner.run(job.id)
+    final = services.job_repository.get(job.id)
+    assert final is not None and final.status is JobStatus.CANCELLED
+    assert final.started_at is None
+    assert table_count(services, "users") == 0
