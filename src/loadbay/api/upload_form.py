@@ -99,6 +99,12 @@ async def receive_upload_form(
     a worker thread so the event loop keeps serving other requests."""
     media_type, options = parse_options_header(content_type)
     boundary = options.get(b"boundary")
+    if media_type == b"application/x-www-form-urlencoded":
+        # A form that cannot carry a file: the contract's "no file".
+        raise Unprocessable(
+            "No file was uploaded: send multipart/form-data with a 'file' field",
+            code="empty_file",
+        )
     if media_type != b"multipart/form-data" or not boundary:
         raise Unprocessable(
             "Send the upload as multipart/form-data with fields 'file' and 'dataset'",
