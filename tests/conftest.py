@@ -74,7 +74,10 @@ def postgres_database() -> Iterator[str]:
 def database_urls(tmp_path: Path, request: pytest.FixtureRequest) -> tuple[str, str]:
     """(service database URL, target database URL), empty for each test."""
     if database_backend() != "postgresql":
-        return (f"sqlite:///{tmp_path / 'service.sqlite'}", f"sqlite:///{tmp_path / 'target.sqlite'}")
+        return (
+            f"sqlite:///{tmp_path / 'service.sqlite'}",
+            f"sqlite:///{tmp_path / 'target.sqlite'}",
+        )
     import psycopg
 
     database = request.getfixturevalue("postgres_database")

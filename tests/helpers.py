@@ -18,7 +18,9 @@ from loadbay.storage.base import StoredRef
 ALICE = Principal("alice", "acme", frozenset({"user"}))
 
 
-def csv_bytes(rows: Sequence[Sequence[str]], encoding: str = "utf-8", newline: str = "\r\n") -> bytes:
+def csv_bytes(
+    rows: Sequence[Sequence[str]], encoding: str = "utf-8", newline: str = "\r\n"
+) -> bytes:
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator=newline).writerows(rows)
     return buffer.getvalue().encode(encoding)
@@ -38,9 +40,7 @@ def submit(
     return services.imports.submit(principal, upload, dataset, file_name)
 
 
-def run_import(
-    services: Services, dataset: str, data: bytes, principal: Principal = ALICE
-) -> Job:
+def run_import(services: Services, dataset: str, data: bytes, principal: Principal = ALICE) -> Job:
     """Submit and run an import to its end with the manual executor."""
     job = submit(services, dataset, data, principal)
     executor = services.executor

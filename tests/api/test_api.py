@@ -72,16 +72,22 @@ def test_import_answers_202_at_once_then_completes_with_a_report(client: TestCli
     assert response.status_code == 202, response.text
     job = response.json()
     assert response.headers["location"] == f"/api/v1/jobs/{job['id']}"
-    assert job["status"] == "received" and job["kind"] == "import" and job["dataset"] == "user"
-    assert job["owner"] == "alice" and job["tenant"] == "acme"
-    assert job["file_name"] == "users.csv" and job["file_size"] == len(USERS)
-    assert job["result_available"] is False and job["error"] is None
+    assert job["status"] == "received"
+    assert job["kind"] == "import"
+    assert job["dataset"] == "user"
+    assert job["owner"] == "alice"
+    assert job["tenant"] == "acme"
+    assert job["file_name"] == "users.csv"
+    assert job["file_size"] == len(USERS)
+    assert job["result_available"] is False
+    assert job["error"] is None
     assert job["created_at"].endswith("Z")
     done = wait_done(client, job["id"])
     assert done["status"] == "completed"
     assert done["counts"] == {"success": 2, "failure": 1}
     assert done["progress"] == {"processed": 3, "total": 3, "percent": 100.0}
-    assert done["result_available"] is True and done["finished_at"]
+    assert done["result_available"] is True
+    assert done["finished_at"]
 
     link = client.get(f"/api/v1/jobs/{job['id']}/result-link", headers=auth("alice"))
     assert link.status_code == 200
@@ -100,8 +106,14 @@ def test_import_answers_202_at_once_then_completes_with_a_report(client: TestCli
         ["External ID", "First Name", "Email", "Phone", "Result", "Error"],
         ["U1", "Ann", "ann@example.org", "", "Success", ""],
         ["U3", "Cy", "", "+441234567890", "Success", ""],
-        ["U2", "", "bob@", "", "Failure",
-         'First Name: a value is required; Email: "bob@" is not a valid email address'],
+        [
+            "U2",
+            "",
+            "bob@",
+            "",
+            "Failure",
+            'First Name: a value is required; Email: "bob@" is not a valid email address',
+        ],
     ]
 
 
@@ -131,15 +143,19 @@ def test_result_link_expiry_bounds(client: TestClient) -> None:
     path = f"/api/v1/jobs/{job_id}/result-link"
     too_long = client.get(path, headers=auth("alice"), params={"expires_in": 604_801})
     assert too_long.status_code == 422
-    assert client.get(path, headers=auth("alice"), params={"expires_in": 604_800}).status_code == 200
+    assert (
+        client.get(path, headers=auth("alice"), params={"expires_in": 604_800}).status_code == 200
+    )
 
 
 def test_authentication(client: TestClient) -> None:
     assert_error(client.get("/api/v1/jobs"), 401, "unauthorized")
-    assert_error(client.get("/api/v1/jobs", headers={"Authorization": "Bearer nope"}), 401,
-                 "unauthorized")
-    assert_error(client.get("/api/v1/jobs", headers={"Authorization": "Basic YTpi"}), 401,
-                 "unauthorized")
+    assert_error(
+        client.get("/api/v1/jobs", headers={"Authorization": "Bearer nope"}), 401, "unauthorized"
+    )
+    assert_error(
+        client.get("/api/v1/jobs", headers={"Authorization": "Basic YTpi"}), 401, "unauthorized"
+    )
     assert client.get("/healthz").status_code == 200
     assert client.get("/readyz").status_code == 200
     assert client.get("/openapi.json").json()["info"]["title"] == "loadbay"
@@ -160,21 +176,34 @@ def test_visibility_between_users_tenants_and_admins(client: TestClient) -> None
     assert visible("acme_admin") == {alice_job, bob_job}
     assert visible("root") == {alice_job, bob_job, carol_job}
     for path in ("", "/result-link"):
-        assert_error(client.get(f"/api/v1/jobs/{bob_job}{path}", headers=auth("alice")), 404,
-                     "job_not_found")
-        assert_error(client.get(f"/api/v1/jobs/{carol_job}{path}", headers=auth("acme_admin")),
-                     404, "job_not_found")
-    assert_error(client.get("/api/v1/jobs/01ZZZZZZZZZZZZZZZZZZZZZZZZ", headers=auth("alice")),
-                 404, "job_not_found")
-    assert_error(client.post(f"/api/v1/jobs/{bob_job}/cancel", headers=auth("alice")), 404,
-                 "job_not_found")
+        assert_error(
+            client.get(f"/api/v1/jobs/{bob_job}{path}", headers=auth("alice")), 404, "job_not_found"
+        )
+        assert_error(
+            client.get(f"/api/v1/jobs/{carol_job}{path}", headers=auth("acme_admin")),
+            404,
+            "job_not_found",
+        )
+    assert_error(
+        client.get("/api/v1/jobs/01ZZZZZZZZZZZZZZZZZZZZZZZZ", headers=auth("alice")),
+        404,
+        "job_not_found",
+    )
+    assert_error(
+        client.post(f"/api/v1/jobs/{bob_job}/cancel", headers=auth("alice")), 404, "job_not_found"
+    )
     assert client.get(f"/api/v1/jobs/{alice_job}", headers=auth("acme_admin")).status_code == 200
 
 
 def test_list_filters_and_cursor_paging(client: TestClient) -> None:
     ids = [upload(client).json()["id"] for _ in range(5)]
-    ids.append(upload(client, dataset="location",
-                      data=b"Location Code,Location Name,Location Type\r\nL1,X,state\r\n").json()["id"])
+    ids.append(
+        upload(
+            client,
+            dataset="location",
+            data=b"Location Code,Location Name,Location Type\r\nL1,X,state\r\n",
+        ).json()["id"]
+    )
     for job_id in ids:
         wait_done(client, job_id)
     seen: list[str] = []
@@ -192,22 +221,42 @@ def test_list_filters_and_cursor_paging(client: TestClient) -> None:
     assert seen == sorted(ids, reverse=True), "newest first, each once"
     by_dataset = client.get("/api/v1/jobs", headers=auth("alice"), params={"dataset": "location"})
     assert [j["id"] for j in by_dataset.json()["items"]] == [ids[-1]]
-    completed = client.get("/api/v1/jobs", headers=auth("alice"),
-                           params={"status": "completed", "kind": "import"}).json()["items"]
+    completed = client.get(
+        "/api/v1/jobs", headers=auth("alice"), params={"status": "completed", "kind": "import"}
+    ).json()["items"]
     assert len(completed) == 6
     failed = client.get("/api/v1/jobs", headers=auth("alice"), params={"status": "failed"})
     assert failed.json() == {"items": [], "next_cursor": None}
     future = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
-    assert client.get("/api/v1/jobs", headers=auth("alice"),
-                      params={"created_after": future}).json()["items"] == []
-    assert len(client.get("/api/v1/jobs", headers=auth("alice"),
-                          params={"created_before": future}).json()["items"]) == 6
-    assert_error(client.get("/api/v1/jobs", headers=auth("alice"), params={"limit": 501}), 422,
-                 "validation_error")
-    assert_error(client.get("/api/v1/jobs", headers=auth("alice"), params={"status": "nope"}),
-                 422, "validation_error")
-    assert_error(client.get("/api/v1/jobs", headers=auth("alice"), params={"cursor": "!!"}),
-                 422, "invalid_cursor")
+    assert (
+        client.get("/api/v1/jobs", headers=auth("alice"), params={"created_after": future}).json()[
+            "items"
+        ]
+        == []
+    )
+    assert (
+        len(
+            client.get(
+                "/api/v1/jobs", headers=auth("alice"), params={"created_before": future}
+            ).json()["items"]
+        )
+        == 6
+    )
+    assert_error(
+        client.get("/api/v1/jobs", headers=auth("alice"), params={"limit": 501}),
+        422,
+        "validation_error",
+    )
+    assert_error(
+        client.get("/api/v1/jobs", headers=auth("alice"), params={"status": "nope"}),
+        422,
+        "validation_error",
+    )
+    assert_error(
+        client.get("/api/v1/jobs", headers=auth("alice"), params={"cursor": "!!"}),
+        422,
+        "invalid_cursor",
+    )
 
 
 def test_upload_errors(client: TestClient) -> None:
@@ -227,7 +276,8 @@ def test_upload_errors(client: TestClient) -> None:
 
 
 def test_upload_over_the_limit_is_refused_while_streaming(
-    tmp_path, database_urls  # type: ignore[no-untyped-def]
+    tmp_path,
+    database_urls,  # type: ignore[no-untyped-def]
 ) -> None:
     settings = make_settings(tmp_path / "d", database_urls, limits={"max_upload_bytes": 100_000})
     with make_client(settings) as client:
@@ -256,14 +306,22 @@ def test_result_not_ready_and_cancel_conflicts(tmp_path, database_urls) -> None:
     services = build_services(settings, executor_backend="manual")
     with TestClient(create_app(services)) as client:
         job_id = upload(client).json()["id"]
-        assert_error(client.get(f"/api/v1/jobs/{job_id}/result-link", headers=auth("alice")),
-                     409, "result_not_ready")
+        assert_error(
+            client.get(f"/api/v1/jobs/{job_id}/result-link", headers=auth("alice")),
+            409,
+            "result_not_ready",
+        )
         cancelled = client.post(f"/api/v1/jobs/{job_id}/cancel", headers=auth("alice"))
-        assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
-        assert_error(client.post(f"/api/v1/jobs/{job_id}/cancel", headers=auth("alice")), 409,
-                     "job_ended")
-        assert_error(client.get(f"/api/v1/jobs/{job_id}/result-link", headers=auth("alice")),
-                     409, "result_not_ready")
+        assert cancelled.status_code == 200
+        assert cancelled.json()["status"] == "cancelled"
+        assert_error(
+            client.post(f"/api/v1/jobs/{job_id}/cancel", headers=auth("alice")), 409, "job_ended"
+        )
+        assert_error(
+            client.get(f"/api/v1/jobs/{job_id}/result-link", headers=auth("alice")),
+            409,
+            "result_not_ready",
+        )
 
 
 def test_failed_job_reports_its_error(client: TestClient) -> None:
@@ -282,17 +340,20 @@ def test_datasets_and_templates(client: TestClient) -> None:
     assert [d["name"] for d in items] == ["location", "organisation", "user"]
     user = items[2]
     assert user["title"] == "Users"
-    assert user["columns"][0] == {"key": "external_id", "label": "External ID",
-                                  "type": "string", "required": True}
+    assert user["columns"][0] == {
+        "key": "external_id",
+        "label": "External ID",
+        "type": "string",
+        "required": True,
+    }
     assert {c["key"]: c["type"] for c in user["columns"]}["date_of_birth"] == "date"
     template = client.get("/api/v1/datasets/location/template", headers=auth("alice"))
     assert template.status_code == 200
     assert template.headers["content-type"].startswith("text/csv")
-    assert template.text == (
-        "Location Code,Location Name,Location Type,Parent Location Code\r\n"
+    assert template.text == ("Location Code,Location Name,Location Type,Parent Location Code\r\n")
+    assert_error(
+        client.get("/api/v1/datasets/nope/template", headers=auth("alice")), 404, "unknown_dataset"
     )
-    assert_error(client.get("/api/v1/datasets/nope/template", headers=auth("alice")), 404,
-                 "unknown_dataset")
     assert_error(client.get("/api/v1/datasets"), 401, "unauthorized")
 
 

@@ -32,8 +32,9 @@ def toml_value(value: Any) -> str:
     return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def write_config(path: Path, data_dir: Path, database_urls: tuple[str, str],
-                 tokens: list[dict[str, Any]]) -> None:
+def write_config(
+    path: Path, data_dir: Path, database_urls: tuple[str, str], tokens: list[dict[str, Any]]
+) -> None:
     lines = [
         f"data_dir = {toml_value(str(data_dir))}",
         "[database]",

@@ -39,30 +39,44 @@ def server(tmp_path: Path, config: Path) -> Iterator[Server]:
 
 
 def cli(server: Server, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "LOADBAY_URL": server.url, "LOADBAY_TOKEN": ALICE["token"],
-           "COLUMNS": "200", "NO_COLOR": "1"}
-    return subprocess.run([LOADBAY, *args], capture_output=True, text=True, env=env, cwd=cwd,
-                          timeout=120, check=False)
+    env = {
+        **os.environ,
+        "LOADBAY_URL": server.url,
+        "LOADBAY_TOKEN": ALICE["token"],
+        "COLUMNS": "200",
+        "NO_COLOR": "1",
+    }
+    return subprocess.run(
+        [LOADBAY, *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=120, check=False
+    )
 
 
 def test_cli_import_wait_list_show_and_result(server: Server, tmp_path: Path) -> None:
     source = tmp_path / "users.csv"
-    source.write_bytes(csv_bytes([
-        ["External ID", "First Name", "Email"],
-        ["U1", "Ann", "ann@example.org"],
-        ["U2", "Bo", "bo@"],
-    ]))
+    source.write_bytes(
+        csv_bytes(
+            [
+                ["External ID", "First Name", "Email"],
+                ["U1", "Ann", "ann@example.org"],
+                ["U2", "Bo", "bo@"],
+            ]
+        )
+    )
     done = cli(server, "import", str(source), "--dataset", "user", "--wait")
     assert done.returncode == 0, done.stdout + done.stderr
     job_id = re.search(r"job (\w{26}) received", done.stdout)
     assert job_id, done.stdout
     job_id_text = job_id.group(1)
-    assert "completed" in done.stdout and "1 success, 1 failure" in done.stdout
+    assert "completed" in done.stdout
+    assert "1 success, 1 failure" in done.stdout
 
     listed = cli(server, "jobs", "list")
-    assert listed.returncode == 0 and job_id_text in listed.stdout and "completed" in listed.stdout
+    assert listed.returncode == 0
+    assert job_id_text in listed.stdout
+    assert "completed" in listed.stdout
     shown = cli(server, "jobs", "show", job_id_text)
-    assert shown.returncode == 0 and "users.csv" in shown.stdout
+    assert shown.returncode == 0
+    assert "users.csv" in shown.stdout
 
     target = tmp_path / "report.csv"
     saved = cli(server, "result", job_id_text, "-o", str(target))
@@ -72,9 +86,11 @@ def test_cli_import_wait_list_show_and_result(server: Server, tmp_path: Path) ->
     assert rows[2][-2:] == ["Failure", 'Email: "bo@" is not a valid email address']
 
     missing = cli(server, "jobs", "show", "01ZZZZZZZZZZZZZZZZZZZZZZZZ")
-    assert missing.returncode == 1 and "job_not_found" in missing.stderr
+    assert missing.returncode == 1
+    assert "job_not_found" in missing.stderr
     bad_dataset = cli(server, "import", str(source), "--dataset", "planets")
-    assert bad_dataset.returncode == 1 and "unknown_dataset" in bad_dataset.stderr
+    assert bad_dataset.returncode == 1
+    assert "unknown_dataset" in bad_dataset.stderr
 
 
 def test_serve_without_tokens_creates_and_prints_an_admin_token(tmp_path: Path) -> None:
@@ -112,8 +128,11 @@ def test_environment_overrides_the_config_file(tmp_path: Path, config: Path) -> 
 
 
 def _job(server: Server, job_id: str) -> dict[str, Any]:
-    response = httpx.get(f"{server.url}/api/v1/jobs/{job_id}",
-                         headers={"Authorization": f"Bearer {ALICE['token']}"}, timeout=10)
+    response = httpx.get(
+        f"{server.url}/api/v1/jobs/{job_id}",
+        headers={"Authorization": f"Bearer {ALICE['token']}"},
+        timeout=10,
+    )
     response.raise_for_status()
     job: dict[str, Any] = response.json()
     return job
@@ -124,7 +143,7 @@ def test_a_job_survives_a_crash_of_the_server(
 ) -> None:
     rows = 150_000
     header = ["External ID", "First Name", "Email"]
-    body = [["U%07d" % i, "N", f"u{i}@example.org" if i % 10 else "bad@"] for i in range(rows)]
+    body = [[f"U{i:07d}", "N", f"u{i}@example.org" if i % 10 else "bad@"] for i in range(rows)]
     data = csv_bytes([header, *body])
     first = Server(tmp_path, config).start()
     response = httpx.post(
@@ -153,12 +172,15 @@ def test_a_job_survives_a_crash_of_the_server(
             time.sleep(0.2)
         assert job["status"] == "completed", job
         assert job["counts"] == {"success": rows - rows // 10, "failure": rows // 10}
-        link = httpx.get(f"{second.url}/api/v1/jobs/{job_id}/result-link",
-                         headers={"Authorization": f"Bearer {ALICE['token']}"}).json()
+        link = httpx.get(
+            f"{second.url}/api/v1/jobs/{job_id}/result-link",
+            headers={"Authorization": f"Bearer {ALICE['token']}"},
+        ).json()
         report = httpx.get(link["url"], timeout=60)
         parsed = list(csv.reader(io.StringIO(report.text, newline="")))
         ids = [r[0] for r in parsed[1:]]
-        assert len(ids) == rows and len(set(ids)) == rows, "every row exactly once"
+        assert len(ids) == rows, "every row once"
+        assert len(set(ids)) == rows, "no row twice"
         assert "resuming job" in second.output()
         engine = create_engine(database_urls[1])
         with engine.connect() as connection:

@@ -43,17 +43,23 @@ def test_valid_and_invalid_rows_are_reported_row_by_row(services: Services) -> N
     assert rows[1] == ["U1", "Ann", "Lee", "ann@example.org", "", "1990-01-31", "Success", ""]
     assert rows[2] == ["U3", "Cy", "", "", "+441234567890", "", "Success", ""]
     assert rows[3] == [
-        "U2", "", "Bo", "bob@", "", "", "Failure",
+        "U2",
+        "",
+        "Bo",
+        "bob@",
+        "",
+        "",
+        "Failure",
         'First Name: a value is required; Email: "bob@" is not a valid email address',
     ]
     assert rows[4][-2:] == [
         "Failure",
-        'Date of Birth: "2999-01-01" is in the future; '
-        "Email or Phone: at least one is required",
+        'Date of Birth: "2999-01-01" is in the future; Email or Phone: at least one is required',
     ]
     stored = target_rows(services, "users", "external_id")
     assert [r["external_id"] for r in stored] == ["U1", "U3"]
-    assert stored[0]["role"] == "member" and stored[0]["status"] == "active"
+    assert stored[0]["role"] == "member"
+    assert stored[0]["status"] == "active"
     assert str(stored[0]["date_of_birth"]) == "1990-01-31"
 
 
@@ -70,8 +76,15 @@ def test_header_by_key_or_label_in_any_case_and_unknown_columns_carried(
     assert job.counts.success == 1
     rows = report_rows(services, job.id)
     assert rows[0] == ["External ID", "First Name", "Email", "Notes", "Role", "Result", "Error"]
-    assert rows[1] == ["U1", "Ann", "ann@example.org", "'=cmd|' /C calc'!A0", "Reviewer",
-                       "Success", ""]
+    assert rows[1] == [
+        "U1",
+        "Ann",
+        "ann@example.org",
+        "'=cmd|' /C calc'!A0",
+        "Reviewer",
+        "Success",
+        "",
+    ]
     assert target_rows(services, "users", "external_id")[0]["role"] == "reviewer"
 
 
@@ -99,7 +112,9 @@ def test_duplicate_keys_fail_on_later_rows_across_batches(tmp_path, database_url
             "External ID: duplicate of row 4",
             "External ID: duplicate of row 2",
         ]
-        names = {r["external_id"]: r["first_name"] for r in target_rows(services, "users", "external_id")}
+        names = {
+            r["external_id"]: r["first_name"] for r in target_rows(services, "users", "external_id")
+        }
         assert names == {"U1": "A", "U2": "B", "U3": "C"}
     finally:
         services.stop()
@@ -130,15 +145,20 @@ def test_references_to_the_target_and_to_earlier_rows(tmp_path, database_urls) -
             'Location Type: "city" is not one of state, district, block, cluster'
         )
         organisations = csv_bytes(
-            [["External ID", "Organisation Name", "Location Code"],
-             ["O1", "Org", "D1"], ["O2", "Org 2", "NOPE"]]
+            [
+                ["External ID", "Organisation Name", "Location Code"],
+                ["O1", "Org", "D1"],
+                ["O2", "Org 2", "NOPE"],
+            ]
         )
         job = run_import(services, "organisation", organisations)
         assert (job.counts.success, job.counts.failure) == (1, 1)
         users = csv_bytes(
-            [["External ID", "First Name", "Email", "Organisation ID", "Location Code"],
-             ["U1", "A", "a@example.org", "O1", "B1"],
-             ["U2", "B", "b@example.org", "ORG-9", "S1"]]
+            [
+                ["External ID", "First Name", "Email", "Organisation ID", "Location Code"],
+                ["U1", "A", "a@example.org", "O1", "B1"],
+                ["U2", "B", "b@example.org", "ORG-9", "S1"],
+            ]
         )
         job = run_import(services, "user", users)
         assert report_rows(services, job.id)[2][-1] == 'Organisation ID: "ORG-9" does not exist'
@@ -147,13 +167,16 @@ def test_references_to_the_target_and_to_earlier_rows(tmp_path, database_urls) -
 
 
 def test_reimport_updates_only_the_uploaded_columns(services: Services) -> None:
-    first = csv_bytes([USER_HEADER + ["Status"], ["U1", "Ann", "Lee", "a@example.org", "", "", "inactive"]])
+    first = csv_bytes(
+        [[*USER_HEADER, "Status"], ["U1", "Ann", "Lee", "a@example.org", "", "", "inactive"]]
+    )
     run_import(services, "user", first)
     second = csv_bytes([["External ID", "First Name", "Email"], ["U1", "Anne", "new@example.org"]])
     job = run_import(services, "user", second)
     assert job.counts.success == 1
     (row,) = target_rows(services, "users", "external_id")
-    assert row["first_name"] == "Anne" and row["email"] == "new@example.org"
+    assert row["first_name"] == "Anne"
+    assert row["email"] == "new@example.org"
     assert row["last_name"] == "Lee"  # absent from the second file: kept
     assert row["status"] == "inactive"  # its default applies to new records only
 
@@ -163,13 +186,16 @@ def test_running_a_job_twice_is_harmless(services: Services) -> None:
     the upserts leave each record once."""
     from tests.helpers import submit
 
-    data = csv_bytes([USER_HEADER, ["U1", "A", "", "a@example.org", "", ""], ["U2", "", "", "", "", ""]])
+    data = csv_bytes(
+        [USER_HEADER, ["U1", "A", "", "a@example.org", "", ""], ["U2", "", "", "", "", ""]]
+    )
     job = submit(services, "user", data)
     services.runner.run(job.id)
     services.job_repository.transition(job.id, JobStatus.PROCESSING)  # as if interrupted
     services.runner.run(job.id)
     finished = services.job_repository.get(job.id)
-    assert finished is not None and finished.status is JobStatus.COMPLETED
+    assert finished is not None
+    assert finished.status is JobStatus.COMPLETED
     assert (finished.counts.success, finished.counts.failure) == (1, 1)
     assert len(report_rows(services, job.id)) == 3
     assert table_count(services, "users") == 1
@@ -178,13 +204,20 @@ def test_running_a_job_twice_is_harmless(services: Services) -> None:
 BAD_FILES = {
     "binary garbage": (bytes(range(256)) * 64, "unreadable_file"),
     "png named csv": (b"\x89PNG\r\n\x1a\n" + bytes(200), "unreadable_file"),
-    "invalid utf-8": ("External ID,First Name,Email\r\nU1,Jos\u00e9,a@example.org\r\n".encode("latin-1"), "unreadable_file"),
+    "invalid utf-8": (
+        "External ID,First Name,Email\r\nU1,Jos\u00e9,a@example.org\r\n".encode("latin-1"),
+        "unreadable_file",
+    ),
     "header only": (b"External ID,First Name,Email\r\n", "no_data_rows"),
     "blank lines only": (b"\r\n\r\n\r\n", "empty_file"),
     "missing columns": (b"External ID,Email\r\nU1,a@example.org\r\n", "missing_columns"),
     "a column twice": (b"External ID,external_id,First Name\r\nU1,U1,A\r\n", "duplicate_columns"),
     "10 MB single line": (b"External ID,First Name\r\n" + b"x" * 10_000_000, "malformed_csv"),
-    "unclosed quote": (b'External ID,First Name,Email\r\nU1,"Ann,a@example.org\r\n' + b"U2,B,b@example.org\r\n" * 20000, "malformed_csv"),
+    "unclosed quote": (
+        b'External ID,First Name,Email\r\nU1,"Ann,a@example.org\r\n'
+        + b"U2,B,b@example.org\r\n" * 20000,
+        "malformed_csv",
+    ),
 }
 
 
@@ -193,17 +226,19 @@ def test_bad_files_fail_with_a_clear_code_and_import_nothing(services: Services,
     data, code = BAD_FILES[case]
     job = run_import(services, "user", data)
     assert job.status is JobStatus.FAILED
-    assert job.error is not None and job.error.code == code, job.error
+    assert job.error is not None
+    assert job.error.code == code, job.error
     assert job.error.message
     assert not job.result_available
     assert table_count(services, "users") == 0
 
 
 def test_a_bad_record_late_in_the_file_writes_nothing(services: Services) -> None:
-    good = [["U%d" % i, "A", "", "a@example.org", "", ""] for i in range(30_000)]
+    good = [[f"U{i}", "A", "", "a@example.org", "", ""] for i in range(30_000)]
     data = csv_bytes([USER_HEADER, *good]) + b'U-last,"unclosed\r\n'
     job = run_import(services, "user", data)
-    assert job.error is not None and job.error.code == "malformed_csv"
+    assert job.error is not None
+    assert job.error.code == "malformed_csv"
     assert table_count(services, "users") == 0
 
 
@@ -216,12 +251,27 @@ def test_utf16_and_bom_files_import(services: Services) -> None:
 
 
 def test_ragged_rows_fail_alone(services: Services) -> None:
-    data = b"External ID,First Name,Email\nU1,A,a@example.org\nU2,B\nU3,C,c@example.org,extra\nU4,D,d@example.org\n"
+    data = (
+        b"External ID,First Name,Email\nU1,A,a@example.org\nU2,B\n"
+        b"U3,C,c@example.org,extra\nU4,D,d@example.org\n"
+    )
     job = run_import(services, "user", data)
     assert (job.counts.success, job.counts.failure) == (2, 2)
     rows = report_rows(services, job.id)
-    assert rows[3] == ["U2", "B", "", "Failure", "The row has 2 values but the header has 3 columns"]
-    assert rows[4] == ["U3", "C", "c@example.org", "Failure", "The row has 4 values but the header has 3 columns"]
+    assert rows[3] == [
+        "U2",
+        "B",
+        "",
+        "Failure",
+        "The row has 2 values but the header has 3 columns",
+    ]
+    assert rows[4] == [
+        "U3",
+        "C",
+        "c@example.org",
+        "Failure",
+        "The row has 4 values but the header has 3 columns",
+    ]
 
 
 def test_extra_dataset_from_yaml(tmp_path, database_urls) -> None:  # type: ignore[no-untyped-def]
@@ -240,12 +290,18 @@ def test_extra_dataset_from_yaml(tmp_path, database_urls) -> None:  # type: igno
     services = build_services(settings, executor_backend="manual")
     services.start()
     try:
-        data = csv_bytes([["Course Code", "Seats", "Fee", "Online"],
-                          ["C1", "30", "12.50", "yes"], ["C2", "0", "x", "maybe"]])
+        data = csv_bytes(
+            [
+                ["Course Code", "Seats", "Fee", "Online"],
+                ["C1", "30", "12.50", "yes"],
+                ["C2", "0", "x", "maybe"],
+            ]
+        )
         job = run_import(services, "course", data)
         assert (job.counts.success, job.counts.failure) == (1, 1)
         (row,) = target_rows(services, "course", "code")
-        assert row["seats"] == 30 and bool(row["online"]) is True
+        assert row["seats"] == 30
+        assert bool(row["online"]) is True
         assert float(row["fee"]) == 12.5
         error = report_rows(services, job.id)[2][-1]
         assert error == (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections.abc import Iterator
@@ -18,7 +19,7 @@ ROWS = 60_000
 
 def _big_file() -> bytes:
     header = ["External ID", "First Name", "Email"]
-    return csv_bytes([header, *(["U%06d" % i, "N", f"u{i}@example.org"] for i in range(ROWS))])
+    return csv_bytes([header, *([f"U{i:06d}", "N", f"u{i}@example.org"] for i in range(ROWS))])
 
 
 @pytest.fixture
@@ -44,13 +45,15 @@ def test_progress_is_stored_at_least_every_second_and_never_goes_down(
         time.sleep(0.05)
     worker.join()
     done = services.job_repository.get(job.id)
-    assert done is not None and done.status is JobStatus.COMPLETED
-    assert done.progress.processed == ROWS and done.counts.success == ROWS
+    assert done is not None
+    assert done.status is JobStatus.COMPLETED
+    assert done.progress.processed == ROWS
+    assert done.counts.success == ROWS
     values = [processed for _, processed in seen]
     assert values == sorted(values), "progress went down"
     assert len(set(values)) >= 2, "no intermediate progress was stored"
-    changes = [t for (t, p), (_, q) in zip(seen, seen[1:], strict=False) if q != p]
-    gaps = [b - a for a, b in zip(changes, changes[1:], strict=False)]
+    changes = [t for (t, p), (_, q) in itertools.pairwise(seen) if q != p]
+    gaps = [b - a for a, b in itertools.pairwise(changes)]
     assert not gaps or max(gaps) < 1.0, f"progress was silent for {max(gaps):.2f}s"
 
 
@@ -70,7 +73,8 @@ def test_cancel_stops_a_running_import_at_the_next_batch(services: Services) -> 
     worker.join(timeout=30)
     assert not worker.is_alive()
     final = services.job_repository.get(job.id)
-    assert final is not None and final.status is JobStatus.CANCELLED
+    assert final is not None
+    assert final.status is JobStatus.CANCELLED
     assert not final.result_available
     written = table_count(services, "users")
     assert 0 < written < ROWS, "the job stopped neither at once nor at the end"
@@ -82,6 +86,7 @@ def test_a_job_cancelled_before_it_runs_never_runs(services: Services) -> None:
     services.jobs.cancel(ALICE, job.id)
     services.runner.run(job.id)
     final = services.job_repository.get(job.id)
-    assert final is not None and final.status is JobStatus.CANCELLED
+    assert final is not None
+    assert final.status is JobStatus.CANCELLED
     assert final.started_at is None
     assert table_count(services, "users") == 0

@@ -1,8 +1,9 @@
 """Runs one import job from its stored state to an ended state.
 
 The runner owns the cross-cutting parts: claiming the job, progress and
-cancellation after every batch, turning a :class:`JobFailure` into the job's error, and cleaning the work
-folder. The stages themselves (``inspect_upload``, ``RowImporter``) know none of it.
+cancellation after every batch, turning a :class:`JobFailure` into the job's error,
+and cleaning the work folder. The stages themselves (``inspect_upload``,
+``RowImporter``) know none of it.
 """
 
 from __future__ import annotations
