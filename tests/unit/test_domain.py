@@ -59,8 +59,8 @@ def test_the_statuses_are_the_contract_ones() -> None:
         "quarantined",
         "cancelled",
     }
-    assert ENDED_STATUSES == {C, F, Q, X}
-    assert ACTIVE_STATUSES == {R, S, P}
+    assert set(ENDED_STATUSES) == {C, F, Q, X}
+    assert set(ACTIVE_STATUSES) == {R, S, P}
 
 
 @pytest.mark.parametrize("ended", sorted(ENDED_STATUSES))

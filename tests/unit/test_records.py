@@ -9,14 +9,14 @@ import pytest
 
 from loadbay.domain.errors import EmptyFile, JobFailure, MalformedCsv, UnreadableFile
 from loadbay.pipeline.records import CsvLimits, RecordReader, sniff_delimiter
-from loadbay.pipeline.text import detect_encoding, open_text
+from loadbay.pipeline.text import DecodedLines, detect_encoding
 
 Records = list[tuple[int, list[str]]]
 
 
 def reader(data: bytes, limits: CsvLimits | None = None) -> RecordReader:
-    text, _ = open_text(io.BytesIO(data))
-    return RecordReader(text, limits or CsvLimits())
+    limits = limits or CsvLimits()
+    return RecordReader(DecodedLines(io.BytesIO(data), limits.max_line_chars), limits)
 
 
 def read(data: bytes, limits: CsvLimits | None = None) -> tuple[list[str], Records]:
@@ -44,9 +44,9 @@ SAMPLE_RECORDS = [(2, ["José", "Zürich"]), (3, ["李", "東京"])]
     ],
 )
 def test_supported_encodings_read_the_same(data: bytes, encoding: str) -> None:
-    text, detected = open_text(io.BytesIO(data))
-    assert detected == encoding
-    records = RecordReader(text, CsvLimits())
+    lines = DecodedLines(io.BytesIO(data), CsvLimits().max_line_chars)
+    assert lines.encoding == encoding
+    records = RecordReader(lines, CsvLimits())
     assert records.header == ["Name", "City"]  # no BOM left on the first cell
     assert list(records) == SAMPLE_RECORDS
 
@@ -167,11 +167,11 @@ def test_numbering_after_a_record_with_embedded_newlines() -> None:
     assert records[3] == (5, ["last", "w"])
 
 
-def test_blank_lines_are_not_records() -> None:
-    # Blank lines are skipped and take no number: records are numbered in order.
+def test_blank_lines_are_not_records_but_keep_their_spreadsheet_row() -> None:
+    # Blank lines are skipped, but rows keep the numbers a spreadsheet shows them with.
     header, records = read(b"\n\r\na,b\n\n1,2\r\n\r\n\n3,4\n\n")
     assert header == ["a", "b"]
-    assert records == [(2, ["1", "2"]), (3, ["3", "4"])]
+    assert records == [(5, ["1", "2"]), (8, ["3", "4"])]
 
 
 def test_ragged_rows_come_back_as_they_are() -> None:

@@ -155,10 +155,7 @@ def test_lines_end_with_crlf(tmp_path: Path) -> None:
     writer.add_failures([(["3", 'q"'], "A: bad")])
     data = publish(writer)
     assert data == (
-        b"A,B,Result,Error\r\n"
-        b"1,2,Success,\r\n"
-        b"\"x,y\",'=z,Success,\r\n"
-        b'3,"q""",Failure,A: bad\r\n'
+        b'A,B,Result,Error\r\n1,2,Success,\r\n"x,y",\'=z,Success,\r\n3,"q""",Failure,A: bad\r\n'
     )
 
 
@@ -271,8 +268,13 @@ def random_cell(rng: random.Random) -> str:
     return "".join(rng.choice(PIECES) for _ in range(rng.randint(0, 4)))
 
 
+def fit(cells: Sequence[str], width: int) -> list[str]:
+    return [*cells[:width], *[""] * (width - len(cells))]
+
+
 def test_random_rows_round_trip_through_csv(tmp_path: Path) -> None:
     rng = random.Random(20261122)
+    plain_rows = quoted_rows = escaped_cells = 0
     for trial in range(40):
         width = rng.randint(1, 6)
         labels = [random_cell(rng) or f"col{i}" for i in range(width)]
@@ -283,9 +285,7 @@ def test_random_rows_round_trip_through_csv(tmp_path: Path) -> None:
         failures: list[tuple[list[str], str]] = []
         for _ in range(rng.randint(0, 6)):
             if rng.random() < 0.5:
-                batch = [
-                    [random_cell(rng) for _ in range(width)] for _ in range(rng.randint(0, 8))
-                ]
+                batch = [[random_cell(rng) for _ in range(width)] for _ in range(rng.randint(0, 8))]
                 writer.add_successes(batch)
                 successes.extend(batch)
             else:
@@ -300,15 +300,23 @@ def test_random_rows_round_trip_through_csv(tmp_path: Path) -> None:
                 failures.extend(failed)
         rows = parse(publish(writer))
 
-        def fit(cells: Sequence[str]) -> list[str]:
-            return [*cells[:width], *[""] * (width - len(cells))]
-
         expected = [
             [expected_cell(c) for c in (*labels, "Result", "Error")],
             *[[*map(expected_cell, cells), SUCCESS, ""] for cells in successes],
-            *[[*map(expected_cell, fit(cells)), FAILURE, expected_cell(e)] for cells, e in failures],
+            *[
+                [*map(expected_cell, fit(cells, width)), FAILURE, expected_cell(e)]
+                for cells, e in failures
+            ],
         ]
         assert rows == expected, f"trial {trial}"
+        raw_rows = [[*c, SUCCESS, ""] for c in successes] + [
+            [*fit(c, width), FAILURE, e] for c, e in failures
+        ]
+        plain_rows += sum(plain_line(row) is not None for row in raw_rows)
+        quoted_rows += sum(plain_line(row) is None for row in raw_rows)
+        escaped_cells += sum(expected_cell(c) != c for row in raw_rows for c in row)
+    # the sample exercises both the plain and the quoting path, and the escaping
+    assert min(plain_rows, quoted_rows, escaped_cells) > 20
 
 
 def test_random_plain_lines_agree_with_the_csv_module() -> None:

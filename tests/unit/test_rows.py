@@ -122,7 +122,16 @@ USER_HEADER = [
 def test_valid_row_gives_typed_values_and_no_errors(user: Dataset) -> None:
     check = validator(user, USER_HEADER)
     values, errors = check.validate(
-        ["U1", "Ada", "Lovelace", "ada@example.org", "+441234567890", "1815-12-10", "Reviewer", "INACTIVE"]
+        [
+            "U1",
+            "Ada",
+            "Lovelace",
+            "ada@example.org",
+            "+441234567890",
+            "1815-12-10",
+            "Reviewer",
+            "INACTIVE",
+        ]
     )
     assert errors == []
     assert check.columns == (
@@ -236,7 +245,9 @@ def test_key_index_points_at_the_key_column() -> None:
         ("bob@", "", ['Email: "bob@" is not a valid email address']),
     ],
 )
-def test_user_needs_email_or_phone(user: Dataset, email: str, phone: str, errors: list[str]) -> None:
+def test_user_needs_email_or_phone(
+    user: Dataset, email: str, phone: str, errors: list[str]
+) -> None:
     check = validator(user, ["external_id", "first_name", "email", "phone"])
     assert check.validate(["U1", "Ada", email, phone])[1] == errors
 
@@ -254,9 +265,7 @@ def test_row_rule_fails_when_the_header_has_neither_column(user: Dataset) -> Non
 
 def test_several_errors_in_one_row_come_in_column_order(user: Dataset) -> None:
     check = validator(user, USER_HEADER)
-    values, errors = check.validate(
-        ["", "", "L" * 101, "", "0044", "2026-11-23", "chief", "gone"]
-    )
+    values, errors = check.validate(["", "", "L" * 101, "", "0044", "2026-11-23", "chief", "gone"])
     assert errors == [
         "External ID: a value is required",
         "First Name: a value is required",

@@ -78,7 +78,11 @@ ACCEPTED = [
     ),
     # email
     (column(ColumnType.EMAIL), "bob@example.org", "bob@example.org"),
-    (column(ColumnType.EMAIL), "first.last+tag@mail.example.co.uk", "first.last+tag@mail.example.co.uk"),
+    (
+        column(ColumnType.EMAIL),
+        "first.last+tag@mail.example.co.uk",
+        "first.last+tag@mail.example.co.uk",
+    ),
     (column(ColumnType.EMAIL), "o'neil@x-y.example", "o'neil@x-y.example"),
     # phone: + then 8 to 15 digits
     (column(ColumnType.PHONE), "+12345678", "+12345678"),
@@ -151,8 +155,16 @@ REJECTED = [
     ],
     (column(ColumnType.DATE, maximum="today"), "2026-11-23", '"2026-11-23" is in the future'),
     (column(ColumnType.DATE, minimum="today"), "2026-11-21", '"2026-11-21" is before 2026-11-22'),
-    (column(ColumnType.DATE, minimum="2020-01-01"), "2019-12-31", '"2019-12-31" is before 2020-01-01'),
-    (column(ColumnType.DATE, maximum="2030-12-31"), "2031-01-01", '"2031-01-01" is after 2030-12-31'),
+    (
+        column(ColumnType.DATE, minimum="2020-01-01"),
+        "2019-12-31",
+        '"2019-12-31" is before 2020-01-01',
+    ),
+    (
+        column(ColumnType.DATE, maximum="2030-12-31"),
+        "2031-01-01",
+        '"2031-01-01" is after 2030-12-31',
+    ),
     # datetime
     (
         column(ColumnType.DATETIME),
@@ -241,7 +253,9 @@ REJECTED = [
 
 
 @pytest.mark.parametrize(("col", "raw", "message"), REJECTED)
-def test_rejected_values_say_what_and_what_was_expected(col: Column, raw: str, message: str) -> None:
+def test_rejected_values_say_what_and_what_was_expected(
+    col: Column, raw: str, message: str
+) -> None:
     assert violation(col, raw) == message
 
 
@@ -281,10 +295,22 @@ TEXT_RULES = [
         "a" * 243 + "@example.org",
         "is 255 characters long; at most 254 are allowed",
     ),
-    (column(ColumnType.EMAIL, max_length=20), "bobby.tables@example.org", "is 24 characters long; at most 20 are allowed"),
+    (
+        column(ColumnType.EMAIL, max_length=20),
+        "bobby.tables@example.org",
+        "is 24 characters long; at most 20 are allowed",
+    ),
     # length rules apply before the type check
-    (column(ColumnType.INTEGER, max_length=3), "1234", "is 4 characters long; at most 3 are allowed"),
-    (column(ColumnType.INTEGER, pattern="[0-9]{4}"), "123", '"123" is not valid: expected a value matching [0-9]{4}'),
+    (
+        column(ColumnType.INTEGER, max_length=3),
+        "1234",
+        "is 4 characters long; at most 3 are allowed",
+    ),
+    (
+        column(ColumnType.INTEGER, pattern="[0-9]{4}"),
+        "123",
+        '"123" is not valid: expected a value matching [0-9]{4}',
+    ),
 ]
 
 

@@ -147,16 +147,24 @@ class DatasetSpec(_Strict):
             columns=tuple(c.to_column() for c in self.columns),
             row_rules=tuple(AtLeastOneOf(tuple(r.at_least_one_of)) for r in self.row_rules),
         )
-        _check_defaults(dataset)
+        _check_rules(dataset)
         return dataset
 
 
-def _check_defaults(dataset: Dataset) -> None:
-    """A default must itself pass its column's rules, or every row would fail on it."""
+def _check_rules(dataset: Dataset) -> None:
+    """Every column's rules must compile (bounds of its own type) and a default must pass
+    them, or every import into the dataset would fail on it."""
     for column in dataset.columns:
+        try:
+            convert = compile_converter(column, date.today())
+        except ValueError as error:
+            raise ValueError(
+                f"column {column.key}: minimum/maximum must be values of type "
+                f"{column.type.value}: {error}"
+            ) from error
         if column.default is None:
             continue
         try:
-            compile_converter(column, date.today())(column.default)
+            convert(column.default)
         except (RuleViolation, ValueError) as error:
             raise ValueError(f"column {column.key}: default {column.default!r}: {error}") from error

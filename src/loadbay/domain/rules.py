@@ -123,8 +123,8 @@ def _integer(column: Column, today: date) -> Converter:
 
 
 def _decimal(column: Column, today: date) -> Converter:
-    low = Decimal(column.minimum) if column.minimum is not None else None
-    high = Decimal(column.maximum) if column.maximum is not None else None
+    low = _decimal_bound(column.minimum)
+    high = _decimal_bound(column.maximum)
 
     def convert(raw: str) -> str:
         if _DECIMAL.fullmatch(raw) is None:
@@ -136,6 +136,15 @@ def _decimal(column: Column, today: date) -> Converter:
         return str(_bounded(value, low, high, raw))
 
     return convert
+
+
+def _decimal_bound(text: str | None) -> Decimal | None:
+    if text is None:
+        return None
+    try:
+        return Decimal(text)
+    except InvalidOperation as error:
+        raise ValueError(f"{text!r} is not a number") from error
 
 
 def _boolean(column: Column, today: date) -> Converter:

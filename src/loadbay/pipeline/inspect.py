@@ -13,7 +13,7 @@ from loadbay.domain.datasets import Dataset
 from loadbay.domain.errors import NoDataRows
 from loadbay.domain.rows import HeaderMap, resolve_header
 from loadbay.pipeline.records import CsvLimits, RecordReader
-from loadbay.pipeline.text import open_text
+from loadbay.pipeline.text import DecodedLines
 
 Opener = Callable[[], AbstractContextManager[BinaryIO]]
 
@@ -29,8 +29,9 @@ class FileShape:
 def inspect_upload(open_source: Opener, dataset: Dataset, limits: CsvLimits) -> FileShape:
     """Read the whole file once; raise the :class:`JobFailure` that describes it if bad."""
     with open_source() as binary:
-        text, encoding = open_text(binary)
-        records = RecordReader(text, limits)
+        lines = DecodedLines(binary, limits.max_line_chars)
+        encoding = lines.encoding
+        records = RecordReader(lines, limits)
         header = resolve_header(dataset, records.header)
         rows = sum(1 for _ in records)
     if rows == 0:

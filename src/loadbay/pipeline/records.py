@@ -1,17 +1,18 @@
-"""CSV records from text: RFC 4180 quoting, embedded newlines, CRLF or LF, and the
-delimiter (comma, semicolon or tab) read off the header line."""
+"""CSV records from lines of text: RFC 4180 quoting, embedded newlines, CRLF or LF, and
+the delimiter (comma, semicolon or tab) read off the header line."""
 
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, TextIO
+from itertools import chain
+from operator import itemgetter
+from typing import Any
 
 from loadbay.domain.errors import EmptyFile, MalformedCsv
-from loadbay.pipeline.text import bounded_lines
 
-_DELIMITERS = (",", ";", "\t")
+_DELIMITERS = (",", ";", "\t")  # in order of preference on a tie
 
 
 @dataclass(frozen=True)
@@ -22,7 +23,8 @@ class CsvLimits:
 
 
 def sniff_delimiter(header_line: str) -> str:
-    """The delimiter that occurs most often outside quotes in the header; comma on ties."""
+    """The delimiter that occurs most often outside quotes in the header line; on a tie
+    comma, then semicolon, then tab."""
     counts = dict.fromkeys(_DELIMITERS, 0)
     quoted = False
     for char in header_line:
@@ -30,54 +32,52 @@ def sniff_delimiter(header_line: str) -> str:
             quoted = not quoted
         elif not quoted and char in counts:
             counts[char] += 1
-    best = max(_DELIMITERS, key=lambda d: (counts[d], d == ","))
-    return best if counts[best] else ","
+    return max(_DELIMITERS, key=lambda d: (counts[d], -_DELIMITERS.index(d)))
 
 
 class RecordReader:
-    """Iterates ``(record_number, cells)`` over data records; the header is record 1.
+    """Iterates ``(row_number, cells)`` over the data records of CSV text.
 
-    Blank lines are not records. Parse errors stop the file with ``malformed_csv``,
-    naming the line.
+    Rows are numbered as a spreadsheet numbers them: every record counts, blank ones
+    too, and a record with newlines inside quotes is one row. Blank records are not
+    returned. Parse errors stop the file with ``malformed_csv``, naming the line.
     """
 
-    def __init__(self, text: TextIO, limits: CsvLimits) -> None:
+    def __init__(self, lines: Iterable[str], limits: CsvLimits) -> None:
         self._limits = limits
-        lines = bounded_lines(text, limits.max_line_chars)
-        first = self._first_line(lines)
+        iterator = iter(lines)
+        skipped, first = self._first_line(iterator)
         self.delimiter = sniff_delimiter(first)
         csv.field_size_limit(limits.max_field_chars)
-        self._reader = csv.reader(_prepend(first, lines), delimiter=self.delimiter, strict=True)
-        self._number = 0
+        self._reader = csv.reader(chain([first], iterator), delimiter=self.delimiter, strict=True)
+        self._start = skipped + 1
         self.header = self._read_header()
 
     @staticmethod
-    def _first_line(lines: Iterator[str]) -> str:
-        for line in lines:
-            if line.strip("\r\n"):
-                return line
+    def _first_line(lines: Iterator[str]) -> tuple[int, str]:
+        for skipped, line in enumerate(lines):
+            if line.strip():
+                return skipped, line
         raise EmptyFile("The file has no header row: it is empty")
 
     def _read_header(self) -> list[str]:
         for _, cells in _translate_errors(self._records(), self._reader):
-            self._number = 1
             if len(cells) > self._limits.max_columns:
                 raise MalformedCsv(
                     f"The header has {len(cells)} columns; at most "
                     f"{self._limits.max_columns} are allowed"
                 )
+            self._start += 1
             return [cell.strip() for cell in cells]
         raise EmptyFile("The file has no header row: it is empty")  # pragma: no cover
 
     def _records(self) -> Iterator[tuple[int, list[str]]]:
-        # Blank lines come out of csv as empty lists and are dropped by ``filter``;
-        # numbering, filtering and parsing all stay in C for speed.
-        return enumerate(filter(None, self._reader), start=self._number + 1)
+        # Numbering, dropping blank records ([] from csv) and parsing all stay in C.
+        return filter(itemgetter(1), enumerate(self._reader, start=self._start))
 
     def __iter__(self) -> Iterator[tuple[int, list[str]]]:
-        """Data records, numbered on from the header's 1 as a spreadsheet numbers rows.
-
-        The iterator raises :class:`MalformedCsv` for a record csv cannot parse."""
+        """The data records; the iterator raises :class:`MalformedCsv` for a record csv
+        cannot parse."""
         return _translate_errors(self._records(), self._reader)
 
 
@@ -88,8 +88,3 @@ def _translate_errors(
         yield from records
     except csv.Error as error:
         raise MalformedCsv(f"Line {reader.line_num}: {error}") from error
-
-
-def _prepend(first: str, rest: Iterator[str]) -> Iterator[str]:
-    yield first
-    yield from rest

@@ -28,7 +28,7 @@ from loadbay.pipeline.inspect import FileShape, inspect_upload
 from loadbay.pipeline.keys import KeyLedger
 from loadbay.pipeline.records import CsvLimits, RecordReader
 from loadbay.pipeline.report import ReportWriter
-from loadbay.pipeline.text import open_text
+from loadbay.pipeline.text import DecodedLines
 from loadbay.security.keys import KeyRing
 from loadbay.sinks.base import SinkProvider
 from loadbay.storage.base import StoredRef
@@ -148,8 +148,8 @@ class ImportRunner:
                 self._today(),
             )
             with open_source() as binary:
-                text, _ = open_text(binary)
-                counts = importer.run(RecordReader(text, limits), self._settings.batch_rows, hook)
+                lines = DecodedLines(binary, limits.max_line_chars)
+                counts = importer.run(RecordReader(lines, limits), self._settings.batch_rows, hook)
         finally:
             ledger.close()
             report.close()

@@ -1,4 +1,4 @@
-"""Bytes to text: encoding detection and line reading with bounded memory.
+"""Bytes to lines of text: encoding detection and decoding with bounded memory.
 
 Supported: UTF-8 with or without BOM, UTF-16 (LE or BE) with BOM. Anything else,
 or bytes that do not decode, make the file unreadable.
@@ -7,10 +7,9 @@ or bytes that do not decode, make the file unreadable.
 from __future__ import annotations
 
 import codecs
-import io
 from collections.abc import Iterator
 from itertools import chain
-from typing import BinaryIO, TextIO
+from typing import BinaryIO
 
 from loadbay.domain.errors import MalformedCsv, UnreadableFile
 
@@ -21,6 +20,7 @@ _BOMS = (
     (codecs.BOM_UTF16_LE, "utf-16"),
     (codecs.BOM_UTF16_BE, "utf-16"),
 )
+_CHUNK_BYTES = 1 << 20
 
 
 def detect_encoding(head: bytes) -> str:
@@ -35,49 +35,65 @@ def detect_encoding(head: bytes) -> str:
     return "utf-8"
 
 
-def open_text(binary: BinaryIO) -> tuple[TextIO, str]:
-    """A text stream over ``binary`` (seekable) in its detected encoding, newlines kept for csv."""
-    head = binary.read(4)
-    encoding = detect_encoding(head)
-    binary.seek(0)
-    text = io.TextIOWrapper(binary, encoding=encoding, errors="strict", newline="")
-    return text, encoding
+class DecodedLines:
+    """The lines of a binary stream (split at ``\\n`` only, as csv expects).
+
+    Bytes are read and decoded in large chunks so that the per-line cost stays in C.
+    A line longer than ``max_chars`` stops the file, and so do bytes that do not
+    decode or a NUL character (binary data, not text).
+    """
+
+    def __init__(self, binary: BinaryIO, max_chars: int, chunk_bytes: int = _CHUNK_BYTES):
+        self._binary = binary
+        self._max_chars = max_chars
+        self._chunk_bytes = chunk_bytes
+        self._head = binary.read(4)
+        self.encoding = detect_encoding(self._head)
+
+    def __iter__(self) -> Iterator[str]:
+        return chain.from_iterable(self._line_batches())
+
+    def _line_batches(self) -> Iterator[list[str]]:
+        decoder = codecs.getincrementaldecoder(self.encoding)(errors="strict")
+        carry = ""
+        lines_before = 0
+        data = self._head
+        while True:
+            final = not data
+            try:
+                text = decoder.decode(data, final=final)
+            except UnicodeDecodeError as error:
+                where = lines_before + (carry + _prefix(data, error.start)).count("\n") + 1
+                raise UnreadableFile(
+                    f"Line {where} is not valid {self._encoding_name} text ({error.reason}): "
+                    "save the file as UTF-8"
+                ) from error
+            if "\x00" in text:
+                where = lines_before + (carry + text[: text.index("\x00")]).count("\n") + 1
+                raise UnreadableFile(
+                    f"Line {where} contains a NUL byte: the file is binary data, not CSV text"
+                )
+            parts = (carry + text).split("\n")
+            carry = parts.pop()
+            lines = [part + "\n" for part in parts]
+            if final and carry:
+                lines.append(carry)
+                carry = ""
+            _check_length([*lines, carry], lines_before, self._max_chars)
+            lines_before += len(lines)
+            if lines:
+                yield lines
+            if final:
+                return
+            data = self._binary.read(self._chunk_bytes)
+
+    @property
+    def _encoding_name(self) -> str:
+        return {"utf-8-sig": "UTF-8", "utf-8": "UTF-8", "utf-16": "UTF-16"}[self.encoding]
 
 
-def bounded_lines(text: TextIO, max_chars: int, chunk_chars: int = 1 << 20) -> Iterator[str]:
-    """The lines of ``text`` (split at ``\\n`` only, as csv expects), read in large chunks
-    so that the per-line cost stays in C. A line longer than ``max_chars`` stops the
-    file, and so do bytes that do not decode or a NUL character (binary data)."""
-    return chain.from_iterable(_line_batches(text, max_chars, chunk_chars))
-
-
-def _line_batches(text: TextIO, max_chars: int, chunk_chars: int) -> Iterator[list[str]]:
-    carry = ""
-    lines_before = 0
-    while True:
-        try:
-            chunk = text.read(chunk_chars)
-        except UnicodeDecodeError as error:
-            raise UnreadableFile(
-                f"The file is not valid {text.encoding} text after line {lines_before} "
-                f"({error.reason}): save it as UTF-8"
-            ) from error
-        if "\x00" in chunk:
-            line = lines_before + (carry + chunk[: chunk.index("\x00")]).count("\n") + 1
-            raise UnreadableFile(
-                f"Line {line} contains a NUL byte: the file is binary data, not CSV text"
-            )
-        if not chunk:
-            if carry:
-                _check_length([carry], lines_before, max_chars)
-                yield [carry]
-            return
-        parts = (carry + chunk).split("\n")
-        carry = parts.pop()
-        lines = [part + "\n" for part in parts]
-        _check_length([*lines, carry], lines_before, max_chars)
-        lines_before += len(lines)
-        yield lines
+def _prefix(data: bytes, end: int) -> str:
+    return data[: max(end, 0)].decode("utf-8", errors="replace")
 
 
 def _check_length(lines: list[str], lines_before: int, max_chars: int) -> None:

@@ -40,7 +40,8 @@ class LinkSigner:
         self, job_id: str, file_name: str, expires: str, signature: str, now: datetime
     ) -> None:
         """Raise :class:`LinkRejected` unless the link is intact and not expired."""
-        if not expires.isdigit() or not self._keys.verify(
+        canonical = expires.isascii() and expires.isdigit() and str(int(expires)) == expires
+        if not canonical or not self._keys.verify(
             self._message(job_id, file_name, int(expires)), signature
         ):
             raise LinkRejected("The link is not valid: it was altered or is not one of ours")
