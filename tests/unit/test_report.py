@@ -1,4 +1,4 @@
-"""The result file: formula escaping, plain lines, row order, CRLF, exact round trip."""
+"""The result file: formula escaping, row order, CRLF, exact round trip."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from loadbay.pipeline.report import FAILURE, SUCCESS, ReportWriter, plain_line, spreadsheet_safe
+from loadbay.pipeline.report import FAILURE, SUCCESS, ReportWriter, spreadsheet_safe
 from loadbay.storage.memory import MemoryStore
 
 # --- spreadsheet_safe ---------------------------------------------------------------
@@ -62,46 +62,6 @@ from loadbay.storage.memory import MemoryStore
 )
 def test_spreadsheet_safe(value: str, expected: str) -> None:
     assert spreadsheet_safe(value) == expected
-
-
-# --- plain_line ---------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "cells",
-    [
-        ["a", "b,c"],
-        ["a", 'say "hi"'],
-        ["a\nb", "c"],
-        ["a", "b\r"],
-        ["a\r\nb"],
-        ["x", "=1"],
-        ["+a", "x"],
-        ["x", "y", "-"],
-        ["@home"],
-        ["x", "\tx"],
-        ["-12.5x", "y"],
-    ],
-)
-def test_plain_line_is_none_when_quoting_or_escaping_is_needed(cells: list[str]) -> None:
-    assert plain_line(cells) is None
-
-
-@pytest.mark.parametrize(
-    ("cells", "line"),
-    [
-        (["a", "b", "c"], "a,b,c"),
-        (["", "", ""], ",,"),
-        (["-12.5", "+4412345678", "1e5"], "-12.5,+4412345678,1e5"),
-        (["x", "-12.5"], "x,-12.5"),
-        (["-1", "-2"], "-1,-2"),
-        (["José", "李", "🙂"], "José,李,🙂"),
-        (["a=1", "b@c.org", "it's"], "a=1,b@c.org,it's"),
-        (["Success", ""], "Success,"),
-    ],
-)
-def test_plain_line_joins_cells_that_need_nothing(cells: list[str], line: str) -> None:
-    assert plain_line(cells) == line
 
 
 # --- ReportWriter -------------------------------------------------------------------
@@ -274,7 +234,7 @@ def fit(cells: Sequence[str], width: int) -> list[str]:
 
 def test_random_rows_round_trip_through_csv(tmp_path: Path) -> None:
     rng = random.Random(20261122)
-    plain_rows = quoted_rows = escaped_cells = 0
+    quoted_cells = escaped_cells = 0
     for trial in range(40):
         width = rng.randint(1, 6)
         labels = [random_cell(rng) or f"col{i}" for i in range(width)]
@@ -312,25 +272,7 @@ def test_random_rows_round_trip_through_csv(tmp_path: Path) -> None:
         raw_rows = [[*c, SUCCESS, ""] for c in successes] + [
             [*fit(c, width), FAILURE, e] for c, e in failures
         ]
-        plain_rows += sum(plain_line(row) is not None for row in raw_rows)
-        quoted_rows += sum(plain_line(row) is None for row in raw_rows)
+        quoted_cells += sum(any(ch in c for ch in ',"\r\n') for row in raw_rows for c in row)
         escaped_cells += sum(expected_cell(c) != c for row in raw_rows for c in row)
-    # the sample exercises both the plain and the quoting path, and the escaping
-    assert min(plain_rows, quoted_rows, escaped_cells) > 20
-
-
-def test_random_plain_lines_agree_with_the_csv_module() -> None:
-    rng = random.Random(7)
-    plain = 0
-    for _ in range(2000):
-        # At least two cells, as in the report (cells, Result, Error): a lone empty
-        # cell would be an empty line, which csv reads as no cells at all.
-        cells = [random_cell(rng) for _ in range(rng.randint(2, 5))]
-        line = plain_line(cells)
-        if line is None:
-            continue
-        plain += 1
-        # A plain line parses back to exactly the cells, and none needs escaping.
-        assert next(csv.reader([line], strict=True)) == cells
-        assert [expected_cell(c) for c in cells] == cells
-    assert plain > 50  # the sample does exercise the plain path
+    # the sample exercises quoting and escaping on both the success and failure paths
+    assert min(quoted_cells, escaped_cells) > 20

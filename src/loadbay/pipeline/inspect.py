@@ -1,5 +1,6 @@
 """The first pass over an upload: is it readable text, CSV, with the columns the
-dataset needs, and how many data rows does it hold? Nothing is written before this
+dataset needs? It parses every record once, into columnar batch files for the import
+pass (see ``batches.py``), and counts them. Nothing is written to the sink before this
 pass succeeds, so a bad file leaves no partial import behind."""
 
 from __future__ import annotations
@@ -7,11 +8,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import BinaryIO
 
 from loadbay.domain.datasets import Dataset
 from loadbay.domain.errors import NoDataRows
 from loadbay.domain.rows import HeaderMap, resolve_header
+from loadbay.pipeline.batches import write_batches
 from loadbay.pipeline.records import CsvLimits, RecordReader
 from loadbay.pipeline.text import DecodedLines
 
@@ -24,16 +27,19 @@ class FileShape:
     delimiter: str
     header: HeaderMap
     rows: int
+    batches: list[Path]
 
 
-def inspect_upload(open_source: Opener, dataset: Dataset, limits: CsvLimits) -> FileShape:
-    """Read the whole file once; raise the :class:`JobFailure` that describes it if bad."""
+def inspect_upload(
+    open_source: Opener, dataset: Dataset, limits: CsvLimits, folder: Path, batch_rows: int
+) -> FileShape:
+    """Parse the whole file into batches in ``folder``; raise the :class:`JobFailure`
+    that describes it if it is bad."""
     with open_source() as binary:
         lines = DecodedLines(binary, limits.max_line_chars)
-        encoding = lines.encoding
         records = RecordReader(lines, limits)
         header = resolve_header(dataset, records.header)
-        rows = sum(1 for _ in records)
+        batches, rows = write_batches(records, len(records.header), folder, batch_rows)
     if rows == 0:
         raise NoDataRows("The file has a header row but no data rows")
-    return FileShape(encoding, records.delimiter, header, rows)
+    return FileShape(lines.encoding, records.delimiter, header, rows, batches)

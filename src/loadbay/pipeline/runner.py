@@ -23,14 +23,16 @@ from loadbay.db.jobs import JobRepository
 from loadbay.domain.datasets import Dataset
 from loadbay.domain.errors import JobCancelled, JobFailure
 from loadbay.domain.jobs import Counts, Job, JobError, JobStatus, Progress
+from loadbay.pipeline.batches import read_batches
 from loadbay.pipeline.importer import RowImporter
 from loadbay.pipeline.inspect import FileShape, inspect_upload
 from loadbay.pipeline.keys import KeyLedger
-from loadbay.pipeline.records import CsvLimits, RecordReader
+from loadbay.pipeline.records import CsvLimits
 from loadbay.pipeline.report import ReportWriter
-from loadbay.pipeline.text import DecodedLines
+from loadbay.pipeline.sink_writer import InlineWriter, ProcessWriter, SinkWriter
 from loadbay.security.keys import KeyRing
 from loadbay.sinks.base import SinkProvider
+from loadbay.sinks.sql_table import SqlTarget
 from loadbay.storage.base import StoredRef
 from loadbay.storage.registry import StoreRegistry
 
@@ -46,6 +48,8 @@ class RunnerSettings:
     work_dir: Path
     csv_limits: CsvLimits
     batch_rows: int = 5_000
+    # Files with at least this many rows are written by a helper process (0: never).
+    writer_process_rows: int = 50_000
 
 
 class _ProgressHook:
@@ -132,8 +136,13 @@ class ImportRunner:
         def open_source() -> AbstractContextManager[BinaryIO]:
             return store.open_read(ref.key)
 
-        limits = self._settings.csv_limits
-        shape: FileShape = inspect_upload(open_source, dataset, limits)
+        shape: FileShape = inspect_upload(
+            open_source,
+            dataset,
+            self._settings.csv_limits,
+            work_dir / "batches",
+            self._settings.batch_rows,
+        )
         hook = _ProgressHook(self._jobs, job.id, shape.rows, self._stopping)
         hook(0, Counts())
         report = ReportWriter(work_dir, shape.header.labels)
@@ -147,9 +156,11 @@ class ImportRunner:
                 report,
                 self._today(),
             )
-            with open_source() as binary:
-                lines = DecodedLines(binary, limits.max_line_chars)
-                counts = importer.run(RecordReader(lines, limits), self._settings.batch_rows, hook)
+            sink_writer = self._writer(dataset, importer, shape.rows)
+            try:
+                counts = importer.run(read_batches(shape.batches), sink_writer, hook)
+            finally:
+                sink_writer.close()
         finally:
             ledger.close()
             report.close()
@@ -160,6 +171,14 @@ class ImportRunner:
         result_ref = self._keys.encrypt(results.ref(result_key).to_json())
         if not self._jobs.complete(job.id, Progress(shape.rows, shape.rows), counts, result_ref):
             results.delete(result_key)  # cancelled at the last moment: serve nothing
+
+    def _writer(self, dataset: Dataset, importer: RowImporter, rows: int) -> SinkWriter:
+        threshold = self._settings.writer_process_rows
+        if threshold and rows >= threshold and isinstance(self._target, SqlTarget):
+            return ProcessWriter(
+                self._target.url, dataset, importer.columns, importer.updated_columns
+            )
+        return InlineWriter(self._target.sink(dataset), importer.columns, importer.updated_columns)
 
     def _dataset(self, name: str) -> Dataset:
         dataset = self._datasets.get(name)

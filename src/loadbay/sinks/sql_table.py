@@ -96,6 +96,11 @@ class SqlTarget:
         self._sinks: dict[str, SqlTableSink] = {}
         self._lock = threading.Lock()
 
+    @property
+    def url(self) -> str:
+        """The database URL, credentials included, for a helper process to connect with."""
+        return self._engine.url.render_as_string(hide_password=False)
+
     def sink(self, dataset: Dataset) -> SqlTableSink:
         with self._lock:
             sink = self._sinks.get(dataset.name)
