@@ -3,7 +3,7 @@
 :func:`resolve_header` maps header cells to dataset columns (by key or label, any
 case); :class:`RowValidator` then checks every row against the column rules and the
 row rules. References and duplicate keys need what other rows and the sink hold, so
-the import pipeline checks them (see ``pipeline/keys.py``).
+the import pipeline checks them (see ``pipeline/importer.py``).
 """
 
 from __future__ import annotations

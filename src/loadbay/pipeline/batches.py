@@ -1,15 +1,15 @@
 """Parsed records in columnar batches on disk.
 
 The inspect pass parses the upload once and writes its records as Arrow IPC files
-of ``batch_rows`` rows each: columns ``row`` (the record number, header = 1),
-``width`` (how many cells the record had) and ``c0``, ``c1``... (the raw cells,
-cut or padded to the header's width). The import pass then reads these instead of
+of ``batch_rows`` rows each: columns ``row`` (the record's row number), ``width``
+(how many cells the record had), ``c0``, ``c1``... (the raw cells, cut or padded
+to the header's width) and ``key``. The import pass then reads these instead of
 parsing the text again, and memory holds one batch at a time.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
 from pathlib import Path
 
@@ -17,6 +17,7 @@ import polars as pl
 
 ROW = "row"
 WIDTH = "width"
+KEY = "key"  # the row's key as text, null where the key cell is invalid (see duplicates.py)
 
 
 def cell_column(index: int) -> str:
@@ -40,9 +41,14 @@ def _frame(numbers: tuple[int, ...], rows: list[list[str]], width: int) -> pl.Da
 
 
 def write_batches(
-    records: Iterable[tuple[int, list[str]]], width: int, folder: Path, batch_rows: int
+    records: Iterable[tuple[int, list[str]]],
+    width: int,
+    folder: Path,
+    batch_rows: int,
+    annotate: Callable[[pl.DataFrame], pl.DataFrame] = lambda frame: frame,
 ) -> tuple[list[Path], int]:
-    """Write ``records`` as batch files in ``folder``; return the files and the row count."""
+    """Write ``records`` as batch files in ``folder``, each frame passed through
+    ``annotate`` first; return the files and the row count."""
     folder.mkdir(parents=True, exist_ok=True)
     paths: list[Path] = []
     total = 0
@@ -50,7 +56,7 @@ def write_batches(
     while batch := list(islice(iterator, batch_rows)):
         numbers, rows = zip(*batch, strict=True)
         path = folder / f"{len(paths):06d}.arrow"
-        _frame(numbers, list(rows), width).write_ipc(path, compression="uncompressed")
+        annotate(_frame(numbers, list(rows), width)).write_ipc(path, compression="uncompressed")
         paths.append(path)
         total += len(batch)
     return paths, total

@@ -5,7 +5,7 @@ Per batch of parsed records (see ``batches.py``):
 1. the vectorised :class:`ColumnarValidator` finds the rows that pass every column and
    row rule and computes their values; the few that do not go through the Python
    :class:`RowValidator`, the reference, which words their errors;
-2. a key may appear once in the file: a later row with it fails (``keys.KeyLedger``);
+2. a key may appear once in the file: a later row with it fails (``duplicates.py``);
 3. references must name a stored record or a successful earlier row of the file;
 4. the valid rows are upserted in one transaction, and every row goes to the report.
 
@@ -26,9 +26,9 @@ from loadbay.domain.datasets import Dataset
 from loadbay.domain.jobs import Counts
 from loadbay.domain.rows import HeaderMap, RowValidator
 from loadbay.domain.rules import quoted
-from loadbay.pipeline.batches import ROW, WIDTH, cell_column
+from loadbay.pipeline.batches import KEY, ROW, WIDTH, cell_column
 from loadbay.pipeline.columnar_rules import ColumnarValidator
-from loadbay.pipeline.keys import KeyLedger
+from loadbay.pipeline.duplicates import FIRST
 from loadbay.pipeline.report import ReportWriter
 from loadbay.pipeline.sink_writer import SinkWriter
 from loadbay.sinks.base import Sink
@@ -77,7 +77,7 @@ class RowImporter:
         dataset: Dataset,
         header: HeaderMap,
         sinks: Callable[[str], Sink],
-        ledger: KeyLedger,
+        repeated: pl.DataFrame,
         report: ReportWriter,
         today: date,
     ) -> None:
@@ -86,7 +86,7 @@ class RowImporter:
         self._rows = RowValidator(dataset, header, today)
         self._columns = ColumnarValidator(dataset, header, today)
         self._in_flight_keys: dict[int, set[Any]] = {}
-        self._ledger = ledger
+        self._repeated = repeated
         self._report = report
         self._cells = [cell_column(i) for i in range(header.width)]
         self._key = dataset.key
@@ -151,20 +151,14 @@ class RowImporter:
 
     def _check_duplicates(self, batch: _Batch) -> None:
         """A key's first row in the file wins; every later row with it fails."""
-        keys = batch.column_values(self._key, self._rows.key_index)
-        first_in_batch: dict[Any, int] = {}
-        for key, number in zip(keys, batch.numbers, strict=True):
-            if key is not None:
-                first_in_batch.setdefault(key, number)
-        earlier = self._ledger.claim(list(first_in_batch.items()))
-        if len(first_in_batch) == len(batch.numbers) - keys.count(None) and not earlier:
-            return  # every key is new: no duplicates in this batch
-        for index, (key, number) in enumerate(zip(keys, batch.numbers, strict=True)):
-            if key is None:
-                continue
-            first = earlier.get(key) or first_in_batch[key]
-            if first != number:
-                batch.fail(index, f"{self._key_label}: duplicate of row {first}")
+        if self._repeated.height == 0:
+            return
+        first = batch.frame[KEY].replace_strict(
+            self._repeated[KEY], self._repeated[FIRST], default=None, return_dtype=pl.Int64
+        )
+        later = (first.is_not_null() & (first != batch.frame[ROW])).arg_true()
+        for index, first_row in zip(later.to_list(), first.gather(later).to_list(), strict=True):
+            batch.fail(index, f"{self._key_label}: duplicate of row {first_row}")
 
     def _check_references(self, batch: _Batch) -> None:
         """A reference must name a stored record or a successful earlier row of the file.

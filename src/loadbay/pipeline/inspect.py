@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import BinaryIO
 
@@ -15,6 +16,7 @@ from loadbay.domain.datasets import Dataset
 from loadbay.domain.errors import NoDataRows
 from loadbay.domain.rows import HeaderMap, resolve_header
 from loadbay.pipeline.batches import write_batches
+from loadbay.pipeline.duplicates import KeyColumn
 from loadbay.pipeline.records import CsvLimits, RecordReader
 from loadbay.pipeline.text import DecodedLines
 
@@ -31,7 +33,12 @@ class FileShape:
 
 
 def inspect_upload(
-    open_source: Opener, dataset: Dataset, limits: CsvLimits, folder: Path, batch_rows: int
+    open_source: Opener,
+    dataset: Dataset,
+    limits: CsvLimits,
+    folder: Path,
+    batch_rows: int,
+    today: date,
 ) -> FileShape:
     """Parse the whole file into batches in ``folder``; raise the :class:`JobFailure`
     that describes it if it is bad."""
@@ -39,7 +46,9 @@ def inspect_upload(
         lines = DecodedLines(binary, limits.max_line_chars)
         records = RecordReader(lines, limits)
         header = resolve_header(dataset, records.header)
-        batches, rows = write_batches(records, len(records.header), folder, batch_rows)
+        batches, rows = write_batches(
+            records, len(records.header), folder, batch_rows, KeyColumn(dataset, header, today)
+        )
     if rows == 0:
         raise NoDataRows("The file has a header row but no data rows")
     return FileShape(lines.encoding, records.delimiter, header, rows, batches)

@@ -24,9 +24,9 @@ from loadbay.domain.datasets import Dataset
 from loadbay.domain.errors import JobCancelled, JobFailure
 from loadbay.domain.jobs import Counts, Job, JobError, JobStatus, Progress
 from loadbay.pipeline.batches import read_batches
+from loadbay.pipeline.duplicates import repeated_keys
 from loadbay.pipeline.importer import RowImporter
 from loadbay.pipeline.inspect import FileShape, inspect_upload
-from loadbay.pipeline.keys import KeyLedger
 from loadbay.pipeline.records import CsvLimits
 from loadbay.pipeline.report import ReportWriter
 from loadbay.pipeline.sink_writer import InlineWriter, ProcessWriter, SinkWriter
@@ -136,25 +136,26 @@ class ImportRunner:
         def open_source() -> AbstractContextManager[BinaryIO]:
             return store.open_read(ref.key)
 
+        today = self._today()
         shape: FileShape = inspect_upload(
             open_source,
             dataset,
             self._settings.csv_limits,
             work_dir / "batches",
             self._settings.batch_rows,
+            today,
         )
         hook = _ProgressHook(self._jobs, job.id, shape.rows, self._stopping)
         hook(0, Counts())
         report = ReportWriter(work_dir, shape.header.labels)
-        ledger = KeyLedger(work_dir / "keys.sqlite")
         try:
             importer = RowImporter(
                 dataset,
                 shape.header,
                 lambda name: self._target.sink(self._dataset(name)),
-                ledger,
+                repeated_keys(shape.batches, shape.rows),
                 report,
-                self._today(),
+                today,
             )
             sink_writer = self._writer(dataset, importer, shape.rows)
             try:
@@ -162,7 +163,6 @@ class ImportRunner:
             finally:
                 sink_writer.close()
         finally:
-            ledger.close()
             report.close()
         results = self._stores["results"]
         result_key = f"{job.id}/{job.result_file_name()}"

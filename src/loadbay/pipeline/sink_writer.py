@@ -127,9 +127,11 @@ def _serve(
     updated: tuple[str, ...],
 ) -> None:
     """The child's loop: upsert each batch received and acknowledge it; b"" stops."""
+    from loadbay.bootstrap import tune_garbage_collector
     from loadbay.db.engine import make_engine
     from loadbay.sinks.sql_table import SqlTarget
 
+    tune_garbage_collector()
     engine = make_engine(target_url)
     sink = SqlTarget(engine).sink(dataset)
     try:

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -24,7 +24,6 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.types import TypeEngine
 
 from loadbay.domain.datasets import ColumnType, Dataset
-from loadbay.pipeline.keys import chunks
 
 _SQL_TYPES: dict[ColumnType, TypeEngine[Any]] = {
     ColumnType.INTEGER: BigInteger(),
@@ -33,6 +32,14 @@ _SQL_TYPES: dict[ColumnType, TypeEngine[Any]] = {
     ColumnType.DATE: Date(),
     ColumnType.DATETIME: DateTime(timezone=True),
 }
+
+
+_LOOKUP_CHUNK = 900  # below every SQLite build's bound-parameter limit
+
+
+def _chunks(items: Sequence[str], size: int = _LOOKUP_CHUNK) -> Iterator[Sequence[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 class SqlTableSink:
@@ -80,7 +87,7 @@ class SqlTableSink:
             return found
         key_column = self._table.c[self._key]
         with self._engine.connect() as connection:
-            for part in chunks(list(keys)):
+            for part in _chunks(list(keys)):
                 found.update(
                     connection.execute(select(key_column).where(key_column.in_(part))).scalars()
                 )

@@ -1,0 +1,61 @@
+"""Keys that repeat within a file, found before any row is imported.
+
+A key's first row in the file wins and every later row with it fails, whatever batch
+it falls in. The inspect pass stores each row's key (as the dataset's key column
+validates it) in the batch files; :func:`repeated_keys` then groups them. Keys are
+grouped in hash partitions of bounded size, so memory stays flat however long the
+file; what is kept is only the keys that do repeat, with their first row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+
+from loadbay.domain.datasets import Dataset
+from loadbay.domain.rows import HeaderMap
+from loadbay.pipeline.batches import KEY, ROW, WIDTH, cell_column
+from loadbay.pipeline.columnar_rules import ColumnarValidator
+
+FIRST = "first_row"
+_KEYS_PER_PARTITION = 250_000
+
+
+class KeyColumn:
+    """Computes the ``key`` column of a batch: the validated key, as text, or null."""
+
+    def __init__(self, dataset: Dataset, header: HeaderMap, today: date) -> None:
+        key_only = replace(dataset, columns=(dataset.key_column,), row_rules=())
+        self._validator = ColumnarValidator(key_only, header, today)
+        self._key = dataset.key
+        self._width = header.width
+        self._cells = [cell_column(i) for i in range(header.width)]
+
+    def __call__(self, frame: pl.DataFrame) -> pl.DataFrame:
+        checked = self._validator.check(frame.select(self._cells))
+        valid = checked["ok"] & (frame[WIDTH] == self._width)
+        key = checked[self._key]
+        if key.dtype == pl.Object:  # integers beyond 64 bits
+            key = pl.Series(KEY, [None if v is None else str(v) for v in key], pl.String)
+        text = key.cast(pl.String)
+        return frame.with_columns(pl.when(valid).then(text).otherwise(None).alias(KEY))
+
+
+def repeated_keys(batches: Sequence[Path], rows: int) -> pl.DataFrame:
+    """Each key found on more than one row, with the first row it is on."""
+    partitions = max(1, -(-rows // _KEYS_PER_PARTITION))
+    scan = pl.scan_ipc(list(batches)).select(ROW, KEY).filter(pl.col(KEY).is_not_null())
+    found = [
+        scan.filter(pl.col(KEY).hash(seed=7) % partitions == part)
+        .group_by(KEY)
+        .agg(pl.col(ROW).min().alias(FIRST), pl.len().alias("rows"))
+        .filter(pl.col("rows") > 1)
+        .select(KEY, FIRST)
+        .collect()
+        for part in range(partitions)
+    ]
+    return pl.concat(found) if found else pl.DataFrame(schema={KEY: pl.String, FIRST: pl.Int64})
