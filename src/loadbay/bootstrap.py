@@ -146,7 +146,6 @@ def build_services(settings: Settings, executor_backend: str | None = None) -> S
                 max_columns=limits.max_columns,
             ),
             batch_rows=settings.executor.batch_rows,
-            writer_process_rows=settings.executor.writer_process_rows,
         ),
         stopping,
     )

@@ -69,8 +69,7 @@ class ExecutorSettings(_Section):
     backend: str = "inprocess"
     broker_url: str = ""
     concurrency: int = Field(default=2, ge=1, le=64)
-    batch_rows: int = Field(default=5_000, ge=1)
-    writer_process_rows: int = Field(default=50_000, ge=0)
+    batch_rows: int = Field(default=20_000, ge=1)
 
 
 class ExportsSettings(_Section):

@@ -1,27 +1,122 @@
 """Parsed records in columnar batches on disk.
 
 The inspect pass parses the upload once and writes its records as Arrow IPC files
-of ``batch_rows`` rows each: columns ``row`` (the record's row number), ``width``
-(how many cells the record had), ``c0``, ``c1``... (the raw cells, cut or padded
-to the header's width) and ``key``. The import pass then reads these instead of
-parsing the text again, and memory holds one batch at a time.
+of about ``batch_rows`` rows each: columns ``row`` (the record's row number, as a
+spreadsheet numbers it), ``width`` (how many cells the record had), ``c0``, ``c1``...
+(the raw cells, cut or padded to the header's width) and ``key`` (see
+``duplicates.py``). The import pass reads these instead of parsing the text again,
+and memory holds one batch at a time.
+
+Most files have no quotes at all. While the lines have none (and no stray carriage
+return, and no line longer than a field may be), every line is one record whose cells
+are exactly the line split at the delimiter, so polars splits them in C. From the
+first chunk with a quote on, the csv module parses the rest: that chunk starts on a
+line boundary outside any quoted field, since no quote came before it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from itertools import islice
+from itertools import chain, islice
 from pathlib import Path
 
 import polars as pl
 
+from loadbay.pipeline.records import CsvLimits, RecordReader
+from loadbay.pipeline.text import DecodedLines
+
 ROW = "row"
 WIDTH = "width"
-KEY = "key"  # the row's key as text, null where the key cell is invalid (see duplicates.py)
+KEY = "key"  # the row's key as text, null where the key cell is invalid
 
 
 def cell_column(index: int) -> str:
     return f"c{index}"
+
+
+class _Lines:
+    """Lines handed out one by one (to csv) or a chunk at a time (to polars)."""
+
+    def __init__(self, chunks: Iterator[list[str]]) -> None:
+        self._chunks = chunks
+        self._pending: list[str] = []
+        self._position = 0
+
+    def __iter__(self) -> Iterator[str]:
+        return self
+
+    def __next__(self) -> str:
+        while self._position >= len(self._pending):
+            self._pending, self._position = next(self._chunks), 0
+        self._position += 1
+        return self._pending[self._position - 1]
+
+    def next_chunk(self) -> list[str] | None:
+        if self._position < len(self._pending):
+            rest = self._pending[self._position :]
+            self._pending, self._position = [], 0
+            return rest
+        return next(self._chunks, None)
+
+
+class CsvBatches:
+    """The header of an upload, then its data records as frames (see the module doc)."""
+
+    def __init__(self, lines: DecodedLines, limits: CsvLimits, batch_rows: int) -> None:
+        self._lines = _Lines(lines.chunks())
+        self._limits = limits
+        self._batch_rows = batch_rows
+        self._header_reader = RecordReader(self._lines, limits)
+        self.header = self._header_reader.header
+        self.delimiter = self._header_reader.delimiter
+        self._next_row = self._header_reader.next_row
+
+    def frames(self) -> Iterator[pl.DataFrame]:
+        width = len(self.header)
+        pending: list[str] = []
+        while (chunk := self._lines.next_chunk()) is not None:
+            if not self._plain(chunk):
+                if pending:
+                    yield self._split(pending, width)
+                yield from self._parsed(chain(chunk, self._lines), width)
+                return
+            pending.extend(chunk)
+            while len(pending) >= self._batch_rows:
+                yield self._split(pending[: self._batch_rows], width)
+                del pending[: self._batch_rows]
+        if pending:
+            yield self._split(pending, width)
+
+    def _plain(self, chunk: list[str]) -> bool:
+        text = "".join(chunk)
+        return (
+            '"' not in text
+            and text.count("\r") == text.count("\r\n")
+            and max(map(len, chunk)) <= self._limits.max_field_chars
+        )
+
+    def _split(self, lines: list[str], width: int) -> pl.DataFrame:
+        first = self._next_row
+        self._next_row += len(lines)
+        body = pl.Series("line", lines, pl.String).str.strip_suffix("\n").str.strip_suffix("\r")
+        frame = pl.DataFrame(
+            {ROW: pl.int_range(first, first + len(lines), eager=True, dtype=pl.Int64), "line": body}
+        ).filter(pl.col("line") != "")  # a blank line is not a record
+        cells = pl.col("line").str.split_exact(self.delimiter, width - 1).struct
+        return frame.select(
+            ROW,
+            (pl.col("line").str.count_matches(self.delimiter, literal=True) + 1)
+            .cast(pl.Int32)
+            .alias(WIDTH),
+            *(cells.field(f"field_{i}").fill_null("").alias(cell_column(i)) for i in range(width)),
+        )
+
+    def _parsed(self, lines: Iterable[str], width: int) -> Iterator[pl.DataFrame]:
+        records = RecordReader.continuing(lines, self._limits, self.delimiter, self._next_row)
+        iterator = iter(records)
+        while batch := list(islice(iterator, self._batch_rows)):
+            numbers, rows = zip(*batch, strict=True)
+            yield _frame(numbers, list(rows), width)
 
 
 def _frame(numbers: tuple[int, ...], rows: list[list[str]], width: int) -> pl.DataFrame:
@@ -31,34 +126,29 @@ def _frame(numbers: tuple[int, ...], rows: list[list[str]], width: int) -> pl.Da
             cells if len(cells) == width else [*cells[:width], *[""] * (width - len(cells))]
             for cells in rows
         ]
-    columns = zip(*rows, strict=True) if rows else iter([()] * width)
     data: dict[str, object] = {ROW: numbers, WIDTH: widths}
     schema: dict[str, pl.DataType] = {ROW: pl.Int64(), WIDTH: pl.Int32()}
-    for index, column in enumerate(columns):
+    for index, column in enumerate(zip(*rows, strict=True)):
         data[cell_column(index)] = column
         schema[cell_column(index)] = pl.String()
     return pl.DataFrame(data, schema=schema)
 
 
 def write_batches(
-    records: Iterable[tuple[int, list[str]]],
-    width: int,
+    frames: Iterable[pl.DataFrame],
     folder: Path,
-    batch_rows: int,
     annotate: Callable[[pl.DataFrame], pl.DataFrame] = lambda frame: frame,
 ) -> tuple[list[Path], int]:
-    """Write ``records`` as batch files in ``folder``, each frame passed through
-    ``annotate`` first; return the files and the row count."""
+    """Write each frame, passed through ``annotate``, as a batch file in ``folder``;
+    return the files and the row count."""
     folder.mkdir(parents=True, exist_ok=True)
     paths: list[Path] = []
     total = 0
-    iterator = iter(records)
-    while batch := list(islice(iterator, batch_rows)):
-        numbers, rows = zip(*batch, strict=True)
+    for frame in frames:
         path = folder / f"{len(paths):06d}.arrow"
-        annotate(_frame(numbers, list(rows), width)).write_ipc(path, compression="uncompressed")
+        annotate(frame).write_ipc(path, compression="uncompressed")
         paths.append(path)
-        total += len(batch)
+        total += frame.height
     return paths, total
 
 

@@ -15,9 +15,9 @@ from typing import BinaryIO
 from loadbay.domain.datasets import Dataset
 from loadbay.domain.errors import NoDataRows
 from loadbay.domain.rows import HeaderMap, resolve_header
-from loadbay.pipeline.batches import write_batches
+from loadbay.pipeline.batches import CsvBatches, write_batches
 from loadbay.pipeline.duplicates import KeyColumn
-from loadbay.pipeline.records import CsvLimits, RecordReader
+from loadbay.pipeline.records import CsvLimits
 from loadbay.pipeline.text import DecodedLines
 
 Opener = Callable[[], AbstractContextManager[BinaryIO]]
@@ -44,11 +44,9 @@ def inspect_upload(
     that describes it if it is bad."""
     with open_source() as binary:
         lines = DecodedLines(binary, limits.max_line_chars)
-        records = RecordReader(lines, limits)
+        records = CsvBatches(lines, limits, batch_rows)
         header = resolve_header(dataset, records.header)
-        batches, rows = write_batches(
-            records, len(records.header), folder, batch_rows, KeyColumn(dataset, header, today)
-        )
+        batches, rows = write_batches(records.frames(), folder, KeyColumn(dataset, header, today))
     if rows == 0:
         raise NoDataRows("The file has a header row but no data rows")
     return FileShape(lines.encoding, records.delimiter, header, rows, batches)

@@ -44,14 +44,33 @@ class RecordReader:
     """
 
     def __init__(self, lines: Iterable[str], limits: CsvLimits) -> None:
-        self._limits = limits
         iterator = iter(lines)
         skipped, first = self._first_line(iterator)
-        self.delimiter = sniff_delimiter(first)
-        csv.field_size_limit(limits.max_field_chars)
-        self._reader = csv.reader(chain([first], iterator), delimiter=self.delimiter, strict=True)
-        self._start = skipped + 1
+        self._open(chain([first], iterator), limits, sniff_delimiter(first), skipped + 1)
         self.header = self._read_header()
+
+    @classmethod
+    def continuing(
+        cls, lines: Iterable[str], limits: CsvLimits, delimiter: str, next_row: int
+    ) -> RecordReader:
+        """A reader for the rest of a file whose header was read elsewhere: ``lines``
+        start on a record boundary, and that record is row ``next_row``."""
+        reader = cls.__new__(cls)
+        reader._open(iter(lines), limits, delimiter, next_row)
+        reader.header = []
+        return reader
+
+    def _open(self, lines: Iterator[str], limits: CsvLimits, delimiter: str, start: int) -> None:
+        self._limits = limits
+        self.delimiter = delimiter
+        csv.field_size_limit(limits.max_field_chars)
+        self._reader = csv.reader(lines, delimiter=delimiter, strict=True)
+        self._start = start
+
+    @property
+    def next_row(self) -> int:
+        """The row number the next record will have."""
+        return self._start
 
     @staticmethod
     def _first_line(lines: Iterator[str]) -> tuple[int, str]:

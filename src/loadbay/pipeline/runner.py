@@ -29,10 +29,9 @@ from loadbay.pipeline.importer import RowImporter
 from loadbay.pipeline.inspect import FileShape, inspect_upload
 from loadbay.pipeline.records import CsvLimits
 from loadbay.pipeline.report import ReportWriter
-from loadbay.pipeline.sink_writer import InlineWriter, ProcessWriter, SinkWriter
+from loadbay.pipeline.sink_writer import SinkWriter
 from loadbay.security.keys import KeyRing
 from loadbay.sinks.base import SinkProvider
-from loadbay.sinks.sql_table import SqlTarget
 from loadbay.storage.base import StoredRef
 from loadbay.storage.registry import StoreRegistry
 
@@ -47,9 +46,7 @@ class JobInterrupted(Exception):
 class RunnerSettings:
     work_dir: Path
     csv_limits: CsvLimits
-    batch_rows: int = 5_000
-    # Files with at least this many rows are written by a helper process (0: never).
-    writer_process_rows: int = 50_000
+    batch_rows: int = 20_000
 
 
 class _ProgressHook:
@@ -157,7 +154,9 @@ class ImportRunner:
                 report,
                 today,
             )
-            sink_writer = self._writer(dataset, importer, shape.rows)
+            sink_writer = SinkWriter(
+                self._target.sink(dataset), importer.columns, importer.updated_columns
+            )
             try:
                 counts = importer.run(read_batches(shape.batches), sink_writer, hook)
             finally:
@@ -171,14 +170,6 @@ class ImportRunner:
         result_ref = self._keys.encrypt(results.ref(result_key).to_json())
         if not self._jobs.complete(job.id, Progress(shape.rows, shape.rows), counts, result_ref):
             results.delete(result_key)  # cancelled at the last moment: serve nothing
-
-    def _writer(self, dataset: Dataset, importer: RowImporter, rows: int) -> SinkWriter:
-        threshold = self._settings.writer_process_rows
-        if threshold and rows >= threshold and isinstance(self._target, SqlTarget):
-            return ProcessWriter(
-                self._target.url, dataset, importer.columns, importer.updated_columns
-            )
-        return InlineWriter(self._target.sink(dataset), importer.columns, importer.updated_columns)
 
     def _dataset(self, name: str) -> Dataset:
         dataset = self._datasets.get(name)

@@ -1,150 +1,93 @@
-"""Where an import's valid rows are written: inline, or by a helper process.
+"""Writes an import's valid rows to the sink on a thread of their own.
 
-Parsing and checking rows keep one core busy; so does writing them to the database
-(with SQLite, mostly the Python side of ``executemany``). For a large file the
-:class:`ProcessWriter` hands each batch of values, as Arrow IPC bytes, to a child
-process that upserts it, so the two overlap on two cores. Small files are written
-inline: a child process costs about a second to start.
-
-Both acknowledge batches in order; the importer counts a batch as done (progress,
-counts) only once its rows are committed.
+Checking rows keeps one core busy in Python; writing them is one SQL statement per
+batch (see ``SqlTableSink.upsert_frame``) during which the database driver releases
+the GIL, so a writer thread overlaps the two on two cores. At most two batches wait
+for the writer; the importer counts a batch as done (progress, counts) only once it
+is committed, and batches are committed in order.
 """
 
 from __future__ import annotations
 
 import contextlib
-import io
-import multiprocessing
-import traceback
+import queue
+import threading
 from collections.abc import Sequence
-from multiprocessing.connection import Connection
-from typing import Protocol
 
 import polars as pl
 
-from loadbay.domain.datasets import Dataset
 from loadbay.sinks.base import Sink
 
-_MAX_IN_FLIGHT = 2
+_MAX_WAITING = 2
+_STOP = -1
 
 
-class SinkWriter(Protocol):
-    def write(self, batch: int, values: pl.DataFrame) -> list[int]:
-        """Queue ``values`` (columns in upsert order) of batch ``batch``; return the
-        batches committed since the last call, in order. May wait for room."""
-        ...
-
-    def flush(self) -> list[int]:
-        """Wait until every queued batch is committed; return those not yet returned."""
-        ...
-
-    def close(self) -> None:
-        """Stop, abandoning whatever is not committed."""
-        ...
+class WriterFailed(RuntimeError):
+    """The writer thread could not write a batch (the cause is chained)."""
 
 
-class InlineWriter:
-    """Upserts each batch at once, in the calling thread."""
+class SinkWriter:
+    """Upserts batches of values (columns in ``columns`` order) in the background."""
 
     def __init__(self, sink: Sink, columns: Sequence[str], updated: Sequence[str]) -> None:
         self._sink = sink
         self._columns = tuple(columns)
         self._updated = tuple(updated)
+        self._waiting: queue.Queue[tuple[int, pl.DataFrame | None]] = queue.Queue(_MAX_WAITING)
+        self._committed: queue.Queue[int] = queue.Queue()
+        self._failure: BaseException | None = None
+        self._abandon = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="loadbay-sink-writer", daemon=True)
+        self._thread.start()
 
-    def write(self, batch: int, values: pl.DataFrame) -> list[int]:
-        self._sink.upsert(self._columns, self._updated, values.rows())
-        return [batch]
-
-    def flush(self) -> list[int]:
-        return []
-
-    def close(self) -> None:
-        pass
-
-
-class WriterFailed(RuntimeError):
-    """The writer process could not write a batch; the message carries its traceback."""
-
-
-class ProcessWriter:
-    """Upserts batches in a child process, at most two batches behind the caller."""
-
-    def __init__(
-        self, target_url: str, dataset: Dataset, columns: Sequence[str], updated: Sequence[str]
-    ) -> None:
-        context = multiprocessing.get_context("spawn")
-        self._connection, child = context.Pipe()
-        self._process = context.Process(
-            target=_serve,
-            args=(child, target_url, dataset, tuple(columns), tuple(updated)),
-            name="loadbay-sink-writer",
-            daemon=True,
-        )
-        self._process.start()
-        child.close()
-        self._in_flight: list[int] = []
-
-    def write(self, batch: int, values: pl.DataFrame) -> list[int]:
-        buffer = io.BytesIO()
-        values.write_ipc(buffer, compression="uncompressed")
-        self._connection.send_bytes(batch.to_bytes(8, "big") + buffer.getbuffer())
-        self._in_flight.append(batch)
-        done = []
-        while len(self._in_flight) > _MAX_IN_FLIGHT or self._connection.poll():
-            done.append(self._acknowledged())
-        return done
-
-    def flush(self) -> list[int]:
-        return [self._acknowledged() for _ in list(self._in_flight)]
-
-    def _acknowledged(self) -> int:
-        try:
-            reply = self._connection.recv()
-        except EOFError as error:
-            raise WriterFailed("the writer process stopped unexpectedly") from error
-        if isinstance(reply, str):
-            raise WriterFailed(f"the writer process failed:\n{reply}")
-        expected = self._in_flight.pop(0)
-        assert reply == expected, f"batch {reply} acknowledged before {expected}"
-        return expected
-
-    def close(self) -> None:
-        if self._process.is_alive():
-            with contextlib.suppress(OSError):
-                self._connection.send_bytes(b"")
-            self._process.join(timeout=10)
-            if self._process.is_alive():
-                self._process.terminate()
-                self._process.join()
-        self._connection.close()
-
-
-def _serve(
-    connection: Connection,
-    target_url: str,
-    dataset: Dataset,
-    columns: tuple[str, ...],
-    updated: tuple[str, ...],
-) -> None:
-    """The child's loop: upsert each batch received and acknowledge it; b"" stops."""
-    from loadbay.bootstrap import tune_garbage_collector
-    from loadbay.db.engine import make_engine
-    from loadbay.sinks.sql_table import SqlTarget
-
-    tune_garbage_collector()
-    engine = make_engine(target_url)
-    sink = SqlTarget(engine).sink(dataset)
-    try:
-        while message := connection.recv_bytes():
-            batch = int.from_bytes(message[:8], "big")
-            try:
-                rows = pl.read_ipc(io.BytesIO(message[8:])).rows()
-                sink.upsert(columns, updated, rows)
-            except Exception:
-                connection.send(traceback.format_exc())
+    def _run(self) -> None:
+        while True:
+            batch, values = self._waiting.get()
+            if batch == _STOP or self._abandon.is_set():
                 return
-            connection.send(batch)
-    except EOFError:
-        pass  # the importer went away: nothing left to do
-    finally:
-        engine.dispose()
+            assert values is not None
+            try:
+                self._sink.upsert_frame(self._columns, self._updated, values)
+            except BaseException as error:
+                self._failure = error
+                return
+            self._committed.put(batch)
+
+    def write(self, batch: int, values: pl.DataFrame) -> list[int]:
+        """Queue batch ``batch``; return the batches committed since the last call, in
+        order. Waits while two batches are already waiting."""
+        while True:
+            self._raise_if_failed()
+            try:
+                self._waiting.put((batch, values), timeout=0.2)
+                break
+            except queue.Full:
+                continue
+        return self._drain()
+
+    def flush(self) -> list[int]:
+        """Wait until every queued batch is committed; return those not yet returned."""
+        self._waiting.put((_STOP, None))
+        self._thread.join()
+        self._raise_if_failed()
+        return self._drain()
+
+    def close(self) -> None:
+        """Stop, abandoning batches not yet written (a cancelled or failed job)."""
+        if self._thread.is_alive():
+            self._abandon.set()
+            with contextlib.suppress(queue.Full):
+                self._waiting.put((_STOP, None), timeout=30)
+            self._thread.join(timeout=60)
+
+    def _drain(self) -> list[int]:
+        done = []
+        while True:
+            try:
+                done.append(self._committed.get_nowait())
+            except queue.Empty:
+                return done
+
+    def _raise_if_failed(self) -> None:
+        if self._failure is not None:
+            raise WriterFailed(f"writing a batch failed: {self._failure}") from self._failure

@@ -51,9 +51,10 @@ class DecodedLines:
         self.encoding = detect_encoding(self._head)
 
     def __iter__(self) -> Iterator[str]:
-        return chain.from_iterable(self._line_batches())
+        return chain.from_iterable(self.chunks())
 
-    def _line_batches(self) -> Iterator[list[str]]:
+    def chunks(self) -> Iterator[list[str]]:
+        """The lines in lists of about a megabyte each, in order."""
         decoder = codecs.getincrementaldecoder(self.encoding)(errors="strict")
         carry = ""
         lines_before = 0
