@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from typing import Any, Protocol
 
-import polars as pl
-
 from loadbay.domain.datasets import Dataset
 
 
@@ -27,12 +25,6 @@ class Sink(Protocol):
     ) -> None:
         """Insert ``rows`` (values in ``columns`` order), or for a key that exists update
         its ``updated`` columns. All rows or none."""
-        ...
-
-    def upsert_frame(
-        self, columns: Sequence[str], updated: Sequence[str], values: pl.DataFrame
-    ) -> None:
-        """:meth:`upsert` for a frame of values (a column per entry of ``columns``)."""
         ...
 
 

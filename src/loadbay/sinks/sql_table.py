@@ -7,7 +7,6 @@ import threading
 from collections.abc import Collection, Iterator, Sequence
 from typing import Any
 
-import polars as pl
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -51,7 +50,6 @@ class SqlTableSink:
         self._table = table
         self._key = key
         self._statements: dict[tuple[tuple[str, ...], tuple[str, ...]], str] = {}
-        self._json_statements: dict[tuple[tuple[str, ...], tuple[str, ...]], str] = {}
         self._placeholder = "?" if engine.dialect.paramstyle == "qmark" else "%s"
         self._quote = engine.dialect.identifier_preparer.quote
 
@@ -76,43 +74,6 @@ class SqlTableSink:
         statement = self._upsert_sql(tuple(columns), tuple(updated))
         with self._engine.begin() as connection:
             connection.exec_driver_sql(statement, [tuple(row) for row in rows])
-
-    def upsert_frame(
-        self, columns: Sequence[str], updated: Sequence[str], values: pl.DataFrame
-    ) -> None:
-        """Upsert a whole batch with one statement that reads it from a JSON parameter
-        (``json_each`` on SQLite, ``json_to_recordset`` on PostgreSQL): no per-row
-        Python, and the driver releases the GIL while the database works."""
-        if values.height == 0:
-            return
-        statement = self._json_upsert_sql(tuple(columns), tuple(updated))
-        payload = values.select(columns).write_json()
-        with self._engine.begin() as connection:
-            connection.exec_driver_sql(statement, (payload,))
-
-    def _json_upsert_sql(self, columns: tuple[str, ...], updated: tuple[str, ...]) -> str:
-        statement = self._json_statements.get((columns, updated))
-        if statement is None:
-            q = self._quote
-            names = ", ".join(q(c) for c in columns)
-            if self._engine.dialect.name == "sqlite":
-                fields = ", ".join(f"json_extract(value, '$.{c}')" for c in columns)
-                source = f"SELECT {fields} FROM json_each({self._placeholder}) WHERE true"
-            else:
-                types = ", ".join(
-                    f"{q(c)} {self._table.c[c].type.compile(dialect=self._engine.dialect)}"
-                    for c in columns
-                )
-                source = (
-                    f"SELECT {names} FROM json_to_recordset(CAST({self._placeholder} AS json))"
-                    f" AS batch({types})"
-                )
-            statement = (
-                f"INSERT INTO {q(self._table.name)} ({names}) {source} "
-                f"ON CONFLICT ({q(self._key)}) {self._conflict_action(updated)}"
-            )
-            self._json_statements[(columns, updated)] = statement
-        return statement
 
     def _conflict_action(self, updated: tuple[str, ...]) -> str:
         q = self._quote
