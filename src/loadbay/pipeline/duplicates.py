@@ -22,7 +22,7 @@ from loadbay.pipeline.batches import KEY, ROW, WIDTH, cell_column
 from loadbay.pipeline.columnar_rules import ColumnarValidator
 
 FIRST = "first_row"
-_KEYS_PER_PARTITION = 250_000
+_KEYS_PER_PARTITION = 100_000
 
 
 class KeyColumn:
