@@ -141,7 +141,7 @@ def _job(server: Server, job_id: str) -> dict[str, Any]:
 def test_a_job_survives_a_crash_of_the_server(
     tmp_path: Path, config: Path, database_urls: tuple[str, str]
 ) -> None:
-    rows = 150_000
+    rows = 300_000
     header = ["External ID", "First Name", "Email"]
     body = [[f"U{i:07d}", "N", f"u{i}@example.org" if i % 10 else "bad@"] for i in range(rows)]
     data = csv_bytes([header, *body])

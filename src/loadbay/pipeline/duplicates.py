@@ -45,9 +45,11 @@ class KeyColumn:
         return frame.with_columns(pl.when(valid).then(text).otherwise(None).alias(KEY))
 
 
-def repeated_keys(batches: Sequence[Path], rows: int) -> pl.DataFrame:
+def repeated_keys(
+    batches: Sequence[Path], rows: int, keys_per_partition: int = _KEYS_PER_PARTITION
+) -> pl.DataFrame:
     """Each key found on more than one row, with the first row it is on."""
-    partitions = max(1, -(-rows // _KEYS_PER_PARTITION))
+    partitions = max(1, -(-rows // keys_per_partition))
     scan = pl.scan_ipc(list(batches)).select(ROW, KEY).filter(pl.col(KEY).is_not_null())
     found = [
         scan.filter(pl.col(KEY).hash(seed=7) % partitions == part)
