@@ -7,10 +7,11 @@ Per batch of parsed records (see ``batches.py``):
    :class:`RowValidator`, the reference, which words their errors;
 2. a key may appear once in the file: a later row with it fails (``duplicates.py``);
 3. references must name a stored record or a successful earlier row of the file;
-4. the valid rows are upserted in one transaction, and every row goes to the report.
+4. every row goes to the report, and the valid ones to the writer thread, which upserts
+   each batch in one transaction.
 
-After each batch the ``on_batch`` hook runs: the runner uses it for progress and to
-stop a cancelled job.
+After each committed batch the ``on_batch`` hook runs: the runner uses it for progress
+and to stop a cancelled job.
 """
 
 from __future__ import annotations
@@ -51,7 +52,6 @@ class _Batch:
         self.frame = frame
         self.checked = checked
         self.cell_frame = frame.select(cells)
-        self.numbers: list[int] = frame[ROW].to_list()
         self.errors: dict[int, list[str]] = {}  # by index in the batch
         self.python_values: dict[int, list[Any] | None] = {}
 
@@ -213,7 +213,7 @@ class RowImporter:
                 found.setdefault(keys[index], index)
         return found
 
-    def _write(self, batch: _Batch, number: int, writer: SinkWriter, totals: _Totals) -> int:
+    def _write(self, batch: _Batch, number: int, writer: SinkWriter, totals: _Totals) -> None:
         failed = sorted(batch.errors)
         if failed:
             keep = pl.Series(range(batch.frame.height)).is_in(failed).not_()
@@ -228,7 +228,6 @@ class RowImporter:
         self._report.add_failures([(batch.cells_of(i), "; ".join(batch.errors[i])) for i in failed])
         totals.decided(number, batch.frame.height, good_values.height)
         self._settle(writer.write(number, good_values.select(list(self._rows.columns))), totals)
-        return good_values.height
 
 
 class _Totals:
