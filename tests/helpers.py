@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import text
 
-from loadbay.bootstrap import Services
+from loadbay.bootstrap import Services, build_services
 from loadbay.domain.jobs import Job
 from loadbay.domain.principals import Principal
 from loadbay.executors.manual import ManualExecutor
 from loadbay.storage.base import StoredRef
+from tests.conftest import make_settings
 
 ALICE = Principal("alice", "acme", frozenset({"user"}))
 
@@ -24,6 +27,21 @@ def csv_bytes(
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator=newline).writerows(rows)
     return buffer.getvalue().encode(encoding)
+
+
+@contextmanager
+def running_services(
+    tmp_path: Path, database_urls: tuple[str, str], **sections: dict[str, Any]
+) -> Iterator[Services]:
+    """Services on a fresh data directory, with the manual executor, started and stopped."""
+    built = build_services(
+        make_settings(tmp_path / "data", database_urls, **sections), executor_backend="manual"
+    )
+    built.start()
+    try:
+        yield built
+    finally:
+        built.stop()
 
 
 def submit(

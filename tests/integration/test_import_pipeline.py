@@ -4,14 +4,21 @@ manual executor so each test decides when jobs run."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from loadbay.bootstrap import Services, build_services
 from loadbay.config import Settings
 from loadbay.domain.jobs import JobStatus
-from tests.conftest import make_settings
-from tests.helpers import csv_bytes, report_rows, run_import, table_count, target_rows
+from tests.helpers import (
+    csv_bytes,
+    report_rows,
+    run_import,
+    running_services,
+    table_count,
+    target_rows,
+)
 
 USER_HEADER = ["External ID", "First Name", "Last Name", "Email", "Phone", "Date of Birth"]
 
@@ -88,11 +95,10 @@ def test_header_by_key_or_label_in_any_case_and_unknown_columns_carried(
     assert target_rows(services, "users", "external_id")[0]["role"] == "reviewer"
 
 
-def test_duplicate_keys_fail_on_later_rows_across_batches(tmp_path, database_urls) -> None:  # type: ignore[no-untyped-def]
-    settings = make_settings(tmp_path / "d", database_urls, executor={"batch_rows": 2})
-    services = build_services(settings, executor_backend="manual")
-    services.start()
-    try:
+def test_duplicate_keys_fail_on_later_rows_across_batches(
+    tmp_path: Path, database_urls: tuple[str, str]
+) -> None:
+    with running_services(tmp_path, database_urls, executor={"batch_rows": 2}) as services:
         data = csv_bytes(
             [
                 USER_HEADER,
@@ -116,15 +122,12 @@ def test_duplicate_keys_fail_on_later_rows_across_batches(tmp_path, database_url
             r["external_id"]: r["first_name"] for r in target_rows(services, "users", "external_id")
         }
         assert names == {"U1": "A", "U2": "B", "U3": "C"}
-    finally:
-        services.stop()
 
 
-def test_references_to_the_target_and_to_earlier_rows(tmp_path, database_urls) -> None:  # type: ignore[no-untyped-def]
-    settings = make_settings(tmp_path / "d", database_urls, executor={"batch_rows": 2})
-    services = build_services(settings, executor_backend="manual")
-    services.start()
-    try:
+def test_references_to_the_target_and_to_earlier_rows(
+    tmp_path: Path, database_urls: tuple[str, str]
+) -> None:
+    with running_services(tmp_path, database_urls, executor={"batch_rows": 2}) as services:
         locations = csv_bytes(
             [
                 ["Location Code", "Location Name", "Location Type", "Parent Location Code"],
@@ -162,8 +165,6 @@ def test_references_to_the_target_and_to_earlier_rows(tmp_path, database_urls) -
         )
         job = run_import(services, "user", users)
         assert report_rows(services, job.id)[2][-1] == 'Organisation ID: "ORG-9" does not exist'
-    finally:
-        services.stop()
 
 
 def test_reimport_updates_only_the_uploaded_columns(services: Services) -> None:
@@ -274,7 +275,7 @@ def test_ragged_rows_fail_alone(services: Services) -> None:
     ]
 
 
-def test_extra_dataset_from_yaml(tmp_path, database_urls) -> None:  # type: ignore[no-untyped-def]
+def test_extra_dataset_from_yaml(tmp_path: Path, database_urls: tuple[str, str]) -> None:
     folder = tmp_path / "datasets"
     folder.mkdir()
     (folder / "course.yaml").write_text(
@@ -286,10 +287,7 @@ def test_extra_dataset_from_yaml(tmp_path, database_urls) -> None:  # type: igno
         "  - {key: location_code, label: Location Code, reference: location}\n",
         encoding="utf-8",
     )
-    settings = make_settings(tmp_path / "d", database_urls, datasets={"dir": str(folder)})
-    services = build_services(settings, executor_backend="manual")
-    services.start()
-    try:
+    with running_services(tmp_path, database_urls, datasets={"dir": str(folder)}) as services:
         data = csv_bytes(
             [
                 ["Course Code", "Seats", "Fee", "Online"],
@@ -308,5 +306,3 @@ def test_extra_dataset_from_yaml(tmp_path, database_urls) -> None:  # type: igno
             'Seats: "0" is less than the minimum 1; Fee: "x" is not a number; '
             'Online: "maybe" is not true or false (expected true/false or yes/no)'
         )
-    finally:
-        services.stop()
