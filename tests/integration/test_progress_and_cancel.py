@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import pytest
 
@@ -41,7 +41,8 @@ def test_progress_is_stored_at_least_every_second_and_never_goes_down(
     while worker.is_alive():
         current = services.job_repository.get(job.id)
         assert current is not None
-        seen.append((time.monotonic(), current.progress.processed))
+        if current.progress.total is not None:  # rows (before that, bytes read)
+            seen.append((time.monotonic(), current.progress.processed))
         time.sleep(0.05)
     worker.join()
     done = services.job_repository.get(job.id)
@@ -65,7 +66,7 @@ def test_cancel_stops_a_running_import_at_the_next_batch(services: Services) -> 
     while time.monotonic() < deadline:
         current = services.job_repository.get(job.id)
         assert current is not None
-        if current.progress.processed > 0:
+        if current.progress.total is not None and current.progress.processed > 0:
             break
         time.sleep(0.01)
     cancelled = services.jobs.cancel(ALICE, job.id)
@@ -90,3 +91,55 @@ def test_a_job_cancelled_before_it_runs_never_runs(services: Services) -> None:
     assert final.status is JobStatus.CANCELLED
     assert final.started_at is None
     assert table_count(services, "users") == 0
+
+
+def test_while_the_file_is_read_progress_counts_bytes_then_rows(services: Services) -> None:
+    from loadbay.api.schemas import JobOut
+    from loadbay.domain.jobs import Counts, Progress
+
+    data = _big_file()
+    job = submit(services, "user", data)
+    repository = services.job_repository
+    assert repository.start_attempt(job.id, JobStatus.PROCESSING)
+    repository.record_progress(job.id, Progress(4096, None), Counts())
+    reading = repository.get(job.id)
+    assert reading is not None
+    shown = JobOut.of(reading).progress
+    assert (shown.processed, shown.total, shown.percent) == (4096, len(data), 0.0)
+    repository.record_progress(job.id, Progress(0, ROWS), Counts())
+    repository.record_progress(job.id, Progress(200, ROWS), Counts(200, 0))
+    importing = repository.get(job.id)
+    assert importing is not None
+    shown = JobOut.of(importing).progress
+    assert (shown.processed, shown.total) == (200, ROWS)
+    repository.record_progress(job.id, Progress(100, ROWS), Counts(100, 0))  # a re-run
+    again = repository.get(job.id)
+    assert again is not None
+    assert again.progress.processed == 200, "rows never go down"
+
+
+def test_a_first_reading_stores_bytes_read(services: Services) -> None:
+    from loadbay.db.jobs import JobRepository
+    from loadbay.domain.jobs import Counts, Progress
+
+    stored: list[Progress] = []
+
+    class RecordingJobs(JobRepository):
+        def record_progress(
+            self,
+            job_id: str,
+            progress: Progress,
+            counts: Counts,
+            running: Sequence[JobStatus] = (JobStatus.PROCESSING,),
+        ) -> bool:
+            stored.append(progress)
+            return super().record_progress(job_id, progress, counts, running)
+
+    services.runner._jobs = RecordingJobs(services.engine)
+    job = submit(services, "user", _big_file())
+    services.runner.run(job.id)
+    assert stored[0].total is None, stored[:3]
+    assert stored[0].processed > 0
+    rows = [p for p in stored if p.total is not None]
+    assert rows[0] == Progress(0, ROWS)
+    assert rows[-1] == Progress(ROWS, ROWS)

@@ -65,8 +65,9 @@ class JobOut(BaseModel):
     def of(cls, job: Job) -> JobOut:
         progress = job.progress
         if progress.total is None:
-            # Rows are counted once the file is read; until then, bytes.
-            shown = ProgressOut(processed=0, total=job.file_size, percent=0.0)
+            # Rows are counted once the file is read; until then, bytes read. The
+            # percent stays 0 until rows are known, so that it never goes down.
+            shown = ProgressOut(processed=progress.processed, total=job.file_size, percent=0.0)
         else:
             shown = ProgressOut(
                 processed=progress.processed,

@@ -177,18 +177,19 @@ class JobRepository:
         counts: Counts,
         running: Sequence[JobStatus] = (JobStatus.PROCESSING,),
     ) -> bool:
-        """Store progress if the job still runs; never lowers it (a resumed run starts over
-        from row one). Returns False when the job has ended meanwhile (e.g. cancelled)."""
+        """Store progress if the job still runs. Rows never go down (a resumed run starts
+        over from row one), but rows replace the bytes counted while the row count
+        (``total``) was unknown. Returns False when the job has ended meanwhile."""
 
         def at_least(column: Any, value: int) -> Any:
-            return case((column < value, value), else_=column)
+            return case((jobs.c.total.is_(None), value), (column < value, value), else_=column)
 
         statement = (
             update(jobs)
             .where(jobs.c.id == job_id, jobs.c.status.in_([s.value for s in running]))
             .values(
                 processed=at_least(jobs.c.processed, progress.processed),
-                total=progress.total,
+                total=func.coalesce(progress.total, jobs.c.total),
                 success=at_least(jobs.c.success, counts.success),
                 failure=at_least(jobs.c.failure, counts.failure),
             )

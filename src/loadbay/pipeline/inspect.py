@@ -12,6 +12,8 @@ from datetime import date
 from pathlib import Path
 from typing import BinaryIO
 
+import polars as pl
+
 from loadbay.domain.datasets import Dataset
 from loadbay.domain.errors import NoDataRows
 from loadbay.domain.rows import HeaderMap, resolve_header
@@ -39,14 +41,22 @@ def inspect_upload(
     folder: Path,
     batch_rows: int,
     today: date,
+    on_bytes: Callable[[int], None] = lambda read: None,
 ) -> FileShape:
     """Parse the whole file into batches in ``folder``; raise the :class:`JobFailure`
-    that describes it if it is bad."""
+    that describes it if it is bad. ``on_bytes`` hears how far it has read after each
+    batch."""
     with open_source() as binary:
         lines = DecodedLines(binary, limits.max_line_chars)
         records = CsvBatches(lines, limits, batch_rows)
         header = resolve_header(dataset, records.header)
-        batches, rows = write_batches(records.frames(), folder, KeyColumn(dataset, header, today))
+        key_column = KeyColumn(dataset, header, today)
+
+        def annotate(frame: pl.DataFrame) -> pl.DataFrame:
+            on_bytes(lines.bytes_read)
+            return key_column(frame)
+
+        batches, rows = write_batches(records.frames(), folder, annotate)
     if rows == 0:
         raise NoDataRows("The file has a header row but no data rows")
     return FileShape(lines.encoding, records.delimiter, header, rows, batches)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import shutil
 import threading
+import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -50,21 +51,34 @@ class RunnerSettings:
 
 
 class _ProgressHook:
-    """Runs after every batch: stores progress (one small UPDATE), and stops the job if it
-    was cancelled meanwhile (the UPDATE matches no running job) or the process is stopping."""
+    """Stores progress, and stops the job if it was cancelled meanwhile (the UPDATE then
+    matches no running job) or the process is stopping.
+
+    While the file is read, progress counts bytes (rows are not known yet) at most
+    every ``interval`` seconds; then it counts rows after every committed batch.
+    """
 
     def __init__(
-        self, jobs: JobRepository, job_id: str, total: int, stopping: threading.Event
+        self, jobs: JobRepository, job_id: str, stopping: threading.Event, interval: float = 0.5
     ) -> None:
         self._jobs = jobs
         self._job_id = job_id
-        self._total = total
         self._stopping = stopping
+        self._interval = interval
+        self._last = 0.0
 
-    def __call__(self, processed: int, counts: Counts) -> None:
+    def bytes_read(self, read: int) -> None:
+        if time.monotonic() - self._last >= self._interval:
+            self._last = time.monotonic()
+            self._store(Progress(read, None), Counts())
+
+    def __call__(self, processed: int, counts: Counts, total: int) -> None:
+        self._store(Progress(processed, total), counts)
+
+    def _store(self, progress: Progress, counts: Counts) -> None:
         if self._stopping.is_set():
             raise JobInterrupted(self._job_id)
-        if not self._jobs.record_progress(self._job_id, Progress(processed, self._total), counts):
+        if not self._jobs.record_progress(self._job_id, progress, counts):
             raise JobCancelled(f"job {self._job_id} ended while running")
 
 
@@ -134,6 +148,9 @@ class ImportRunner:
             return store.open_read(ref.key)
 
         today = self._today()
+        hook = _ProgressHook(self._jobs, job.id, self._stopping)
+        # A resumed job already knows its row count: only a first reading counts bytes.
+        on_bytes = hook.bytes_read if job.progress.total is None else (lambda read: None)
         shape: FileShape = inspect_upload(
             open_source,
             dataset,
@@ -141,9 +158,9 @@ class ImportRunner:
             work_dir / "batches",
             self._settings.batch_rows,
             today,
+            on_bytes,
         )
-        hook = _ProgressHook(self._jobs, job.id, shape.rows, self._stopping)
-        hook(0, Counts())
+        hook(0, Counts(), shape.rows)
         report = ReportWriter(work_dir, shape.header.labels)
         try:
             importer = RowImporter(
@@ -158,7 +175,11 @@ class ImportRunner:
                 self._target.sink(dataset), importer.columns, importer.updated_columns
             )
             try:
-                counts = importer.run(read_batches(shape.batches), sink_writer, hook)
+                counts = importer.run(
+                    read_batches(shape.batches),
+                    sink_writer,
+                    lambda processed, counts: hook(processed, counts, shape.rows),
+                )
             finally:
                 sink_writer.close()
         finally:

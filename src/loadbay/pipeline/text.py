@@ -48,6 +48,7 @@ class DecodedLines:
         self._max_chars = max_chars
         self._chunk_bytes = chunk_bytes
         self._head = binary.read(4)
+        self.bytes_read = len(self._head)
         self.encoding = detect_encoding(self._head)
 
     def __iter__(self) -> Iterator[str]:
@@ -87,6 +88,7 @@ class DecodedLines:
             if final:
                 return
             data = self._binary.read(self._chunk_bytes)
+            self.bytes_read += len(data)
 
     @property
     def _encoding_name(self) -> str:
