@@ -17,6 +17,7 @@ from sqlalchemy import Engine, text
 
 from loadbay.config import STORE_NAMES, Settings
 from loadbay.datasets.registry import DatasetRegistry, load_registry
+from loadbay.db.audit import AuditRepository
 from loadbay.db.engine import make_engine
 from loadbay.db.jobs import JobRepository
 from loadbay.db.migrate import upgrade_to_head
@@ -28,6 +29,7 @@ from loadbay.pipeline.runner import ImportRunner, RunnerSettings
 from loadbay.security.keys import KeyRing, load_or_create_secret
 from loadbay.security.links import LinkSigner
 from loadbay.security.tokens import TokenGrant, TokenTable, load_or_create_admin_token
+from loadbay.services.audit import AuditService
 from loadbay.services.imports import ImportService
 from loadbay.services.jobs import JobService
 from loadbay.sinks.sql_table import SqlTarget
@@ -49,6 +51,7 @@ class Services:
     tokens: TokenTable
     imports: ImportService
     jobs: JobService
+    audit: AuditService
     executor: Executor
     runner: ImportRunner
     job_repository: JobRepository
@@ -129,6 +132,7 @@ def build_services(settings: Settings, executor_backend: str | None = None) -> S
     keys = KeyRing(_secrets(settings))
     tokens, grant, created = _tokens(settings)
     jobs = JobRepository(engine)
+    audit = AuditService(AuditRepository(engine))
     stopping = threading.Event()
     limits = settings.limits
     csv.field_size_limit(limits.max_field_chars)
@@ -161,7 +165,7 @@ def build_services(settings: Settings, executor_backend: str | None = None) -> S
         keys=keys,
         tokens=tokens,
         imports=ImportService(
-            jobs, stores["incoming"], keys, datasets, executor, limits.max_upload_bytes
+            jobs, stores["incoming"], keys, datasets, executor, limits.max_upload_bytes, audit
         ),
         jobs=JobService(
             jobs,
@@ -170,7 +174,9 @@ def build_services(settings: Settings, executor_backend: str | None = None) -> S
             LinkSigner(keys, settings.public_url),
             limits.link_ttl_seconds,
             limits.link_ttl_max_seconds,
+            audit,
         ),
+        audit=audit,
         executor=executor,
         runner=runner,
         job_repository=jobs,

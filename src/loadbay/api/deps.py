@@ -8,6 +8,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from loadbay.bootstrap import Services
+from loadbay.domain.audit import Origin
 from loadbay.domain.errors import Unauthorized
 from loadbay.domain.principals import Principal
 
@@ -35,3 +36,14 @@ def get_principal(
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+
+
+def get_origin(request: Request) -> Origin:
+    """Where the request came from, for the audit log."""
+    return Origin(
+        client=request.client.host if request.client else None,
+        user_agent=request.headers.get("user-agent"),
+    )
+
+
+OriginDep = Annotated[Origin, Depends(get_origin)]

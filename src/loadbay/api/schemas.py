@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, PlainSerializer
 
+from loadbay.domain.audit import AuditEntry
 from loadbay.domain.datasets import Dataset
 from loadbay.domain.jobs import Job
 
@@ -44,6 +45,13 @@ class JobErrorOut(BaseModel):
     message: str
 
 
+class ScanOut(BaseModel):
+    verdict: str
+    signature: str | None
+    engine: str | None
+    scanned_at: Timestamp | None
+
+
 class JobOut(BaseModel):
     id: str
     kind: str
@@ -60,6 +68,7 @@ class JobOut(BaseModel):
     started_at: Timestamp | None
     finished_at: Timestamp | None
     result_available: bool
+    scan: ScanOut | None = None
 
     @classmethod
     def of(cls, job: Job) -> JobOut:
@@ -92,6 +101,14 @@ class JobOut(BaseModel):
             started_at=job.started_at,
             finished_at=job.finished_at,
             result_available=job.result_available,
+            scan=ScanOut(
+                verdict=job.scan.verdict.value,
+                signature=job.scan.signature,
+                engine=job.scan.engine,
+                scanned_at=job.scan.scanned_at,
+            )
+            if job.scan
+            else None,
         )
 
 
@@ -136,3 +153,34 @@ class DatasetList(BaseModel):
 
 class Health(BaseModel):
     status: str
+
+
+class AuditEntryOut(BaseModel):
+    id: str
+    at: Timestamp
+    actor: str
+    tenant: str
+    action: str
+    job_id: str | None
+    client: str | None
+    user_agent: str | None
+    details: dict[str, Any]
+
+    @classmethod
+    def of(cls, entry: AuditEntry) -> AuditEntryOut:
+        return cls(
+            id=entry.id,
+            at=entry.at,
+            actor=entry.actor,
+            tenant=entry.tenant,
+            action=entry.action.value,
+            job_id=entry.job_id,
+            client=entry.origin.client,
+            user_agent=entry.origin.user_agent,
+            details=dict(entry.details),
+        )
+
+
+class AuditPage(BaseModel):
+    items: list[AuditEntryOut]
+    next_cursor: str | None

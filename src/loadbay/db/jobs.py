@@ -23,6 +23,8 @@ from loadbay.domain.jobs import (
     JobKind,
     JobStatus,
     Progress,
+    ScanRecord,
+    ScanVerdict,
     sources_of,
 )
 from loadbay.domain.principals import Principal
@@ -63,6 +65,14 @@ def _to_job(row: RowMapping) -> Job:
         started_at=_utc(row["started_at"]),
         finished_at=_utc(row["finished_at"]),
         has_result=row["result_ref"] is not None,
+        scan=ScanRecord(
+            ScanVerdict(row["scan_verdict"]),
+            row["scan_signature"],
+            row["scan_engine"],
+            _utc(row["scanned_at"]),
+        )
+        if row["scan_verdict"]
+        else None,
     )
 
 
@@ -196,6 +206,26 @@ class JobRepository:
         )
         with self._engine.begin() as connection:
             return connection.execute(statement).rowcount == 1
+
+    def record_scan(self, job_id: str, scan: ScanRecord) -> None:
+        with self._engine.begin() as connection:
+            connection.execute(
+                update(jobs)
+                .where(jobs.c.id == job_id)
+                .values(
+                    scan_verdict=scan.verdict.value,
+                    scan_signature=scan.signature,
+                    scan_engine=scan.engine,
+                    scanned_at=scan.scanned_at,
+                )
+            )
+
+    def set_source(self, job_id: str, source_ref: str) -> None:
+        """Point the job at where its uploaded file lives now."""
+        with self._engine.begin() as connection:
+            connection.execute(
+                update(jobs).where(jobs.c.id == job_id).values(source_ref=source_ref)
+            )
 
     def complete(self, job_id: str, progress: Progress, counts: Counts, result_ref: str) -> bool:
         """Mark the job completed with its exact counts and result; False if it had ended."""

@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
 
 metadata = MetaData()
 
@@ -30,7 +41,47 @@ jobs = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("started_at", DateTime(timezone=True)),
     Column("finished_at", DateTime(timezone=True)),
+    Column("scan_verdict", String(16)),
+    Column("scan_signature", String(255)),
+    Column("scan_engine", String(255)),
+    Column("scanned_at", DateTime(timezone=True)),
     Index("ix_jobs_tenant_owner_id", "tenant", "owner", "id"),
     Index("ix_jobs_tenant_id", "tenant", "id"),
     Index("ix_jobs_status", "status"),
+)
+
+# Append-only: the application inserts and reads, never updates or deletes.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", String(26), primary_key=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("tenant", String(200), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("job_id", String(26)),
+    Column("client", String(100)),
+    Column("user_agent", String(300)),
+    Column("details", Text),  # JSON
+    Index("ix_audit_log_actor_id", "actor", "id"),
+    Index("ix_audit_log_action_id", "action", "id"),
+    Index("ix_audit_log_job_id", "job_id"),
+    Index("ix_audit_log_tenant_id", "tenant", "id"),
+)
+
+notification_attempts = Table(
+    "notification_attempts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("notification_id", String(26), nullable=False),
+    Column("job_id", String(26)),
+    Column("event", String(64), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("target", String(500), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("ok", Boolean, nullable=False),
+    Column("status", Integer),
+    Column("error", Text),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Index("ix_notification_attempts_job_id", "job_id"),
 )

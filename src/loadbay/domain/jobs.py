@@ -99,6 +99,23 @@ class Counts:
     failure: int = 0
 
 
+class ScanVerdict(StrEnum):
+    CLEAN = "clean"
+    INFECTED = "infected"
+    TOO_LARGE = "too_large"
+    SKIPPED = "skipped"  # no scanner is configured
+
+
+@dataclass(frozen=True)
+class ScanRecord:
+    """What the malware scan of a job's file found, with which engine and when."""
+
+    verdict: ScanVerdict
+    signature: str | None = None
+    engine: str | None = None
+    scanned_at: datetime | None = None
+
+
 @dataclass(frozen=True)
 class Job:
     """One unit of background work, as the service database keeps it."""
@@ -118,6 +135,7 @@ class Job:
     started_at: datetime | None = None
     finished_at: datetime | None = None
     has_result: bool = False
+    scan: ScanRecord | None = None
 
     @property
     def result_available(self) -> bool:

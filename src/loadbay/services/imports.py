@@ -12,12 +12,14 @@ from datetime import UTC, datetime
 
 from loadbay.datasets.registry import DatasetRegistry
 from loadbay.db.jobs import JobRepository
+from loadbay.domain.audit import AuditAction, Origin
 from loadbay.domain.errors import PayloadTooLarge, Unprocessable
 from loadbay.domain.ids import new_id
 from loadbay.domain.jobs import Job, JobKind, JobStatus
 from loadbay.domain.principals import Principal
 from loadbay.executors.base import Executor
 from loadbay.security.keys import KeyRing
+from loadbay.services.audit import AuditService
 from loadbay.services.filenames import clean_file_name
 from loadbay.storage.base import ObjectWriter, Store
 
@@ -62,7 +64,9 @@ class ImportService:
         datasets: DatasetRegistry,
         executor: Executor,
         max_upload_bytes: int,
+        audit: AuditService,
     ) -> None:
+        self._audit = audit
         self._jobs = jobs
         self._incoming = incoming
         self._keys = keys
@@ -84,7 +88,12 @@ class ImportService:
         return Upload(self._incoming, new_id(), self.max_upload_bytes)
 
     def submit(
-        self, principal: Principal, upload: Upload, dataset: str | None, file_name: str | None
+        self,
+        principal: Principal,
+        upload: Upload,
+        dataset: str | None,
+        file_name: str | None,
+        origin: Origin | None = None,
     ) -> Job:
         """Record the received upload as a job and queue it; the upload is discarded if
         it cannot become a job."""
@@ -107,5 +116,12 @@ class ImportService:
             created_at=datetime.now(UTC),
         )
         self._jobs.add(job, self._keys.encrypt(upload.store.ref(upload.key).to_json()))
+        self._audit.by(
+            principal,
+            AuditAction.IMPORT_CREATED,
+            job_id=job.id,
+            origin=origin,
+            details={"dataset": name, "file_name": job.file_name, "file_size": upload.size},
+        )
         self._executor.submit(job.id)
         return job

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -11,12 +9,14 @@ from datetime import UTC, datetime, timedelta
 from typing import BinaryIO
 
 from loadbay.db.jobs import JobFilter, JobRepository
+from loadbay.domain.audit import SIGNED_LINK, AuditAction, Origin
 from loadbay.domain.errors import Conflict, LinkRejected, NotFound, Unprocessable
-from loadbay.domain.ids import is_valid_id
 from loadbay.domain.jobs import Job, JobStatus
 from loadbay.domain.principals import Principal
 from loadbay.security.keys import KeyRing
 from loadbay.security.links import LinkSigner
+from loadbay.services.audit import AuditService
+from loadbay.services.cursors import decode_cursor, encode_cursor
 from loadbay.storage.base import StoredRef
 from loadbay.storage.registry import StoreRegistry
 
@@ -35,20 +35,6 @@ class Download:
     open: AbstractContextManager[BinaryIO]
 
 
-def encode_cursor(job_id: str) -> str:
-    return base64.urlsafe_b64encode(job_id.encode("ascii")).rstrip(b"=").decode("ascii")
-
-
-def decode_cursor(cursor: str) -> str:
-    try:
-        job_id = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
-    except (binascii.Error, UnicodeDecodeError, ValueError) as error:
-        raise Unprocessable("The cursor is not valid", code="invalid_cursor") from error
-    if not is_valid_id(job_id):
-        raise Unprocessable("The cursor is not valid", code="invalid_cursor")
-    return job_id
-
-
 class JobService:
     def __init__(
         self,
@@ -58,7 +44,9 @@ class JobService:
         signer: LinkSigner,
         link_ttl_seconds: int,
         link_ttl_max_seconds: int,
+        audit: AuditService,
     ) -> None:
+        self._audit = audit
         self._jobs = jobs
         self._stores = stores
         self._keys = keys
@@ -66,32 +54,55 @@ class JobService:
         self.link_ttl_seconds = link_ttl_seconds
         self.link_ttl_max_seconds = link_ttl_max_seconds
 
-    def get(self, viewer: Principal, job_id: str) -> Job:
-        """The job, if ``viewer`` may see it; else 404 exactly as for a job that does not exist."""
+    def get(self, viewer: Principal, job_id: str, origin: Origin | None = None) -> Job:
+        """The job, if ``viewer`` may see it; else 404 exactly as for a job that does not
+        exist. An admin looking at someone else's job is audited."""
+        job = self._visible(viewer, job_id)
+        if origin is not None and viewer.is_admin and job.owner != viewer.user:
+            self._audit.by(viewer, AuditAction.JOB_VIEWED, job_id=job.id, origin=origin)
+        return job
+
+    def _visible(self, viewer: Principal, job_id: str) -> Job:
         job = self._jobs.get(job_id)
         if job is None or not viewer.can_see(job.owner, job.tenant):
             raise NotFound(f"No job {job_id!r}", code="job_not_found")
         return job
 
     def list(
-        self, viewer: Principal, filters: JobFilter, limit: int, cursor: str | None
+        self,
+        viewer: Principal,
+        filters: JobFilter,
+        limit: int,
+        cursor: str | None,
+        origin: Origin | None = None,
     ) -> tuple[list[Job], str | None]:
+        if origin is not None and viewer.is_admin:
+            shown = {k: str(v) for k, v in vars(filters).items() if v is not None}
+            self._audit.by(viewer, AuditAction.JOBS_LISTED, origin=origin, details=shown)
         before = decode_cursor(cursor) if cursor else None
         page = self._jobs.list_visible(viewer, filters, limit + 1, before)
         if len(page) > limit:
             return page[:limit], encode_cursor(page[limit - 1].id)
         return page, None
 
-    def cancel(self, viewer: Principal, job_id: str) -> Job:
-        job = self.get(viewer, job_id)
+    def cancel(self, viewer: Principal, job_id: str, origin: Origin | None = None) -> Job:
+        job = self._visible(viewer, job_id)
         if not self._jobs.transition(job_id, JobStatus.CANCELLED):
             raise Conflict(
-                f"The job has already ended ({self.get(viewer, job_id).status})", code="job_ended"
+                f"The job has already ended ({self._visible(viewer, job_id).status})",
+                code="job_ended",
             )
-        return self.get(viewer, job.id)
+        self._audit.by(viewer, AuditAction.JOB_CANCELLED, job_id=job.id, origin=origin)
+        return self._visible(viewer, job.id)
 
-    def result_link(self, viewer: Principal, job_id: str, expires_in: int | None) -> ResultLink:
-        job = self.get(viewer, job_id)
+    def result_link(
+        self,
+        viewer: Principal,
+        job_id: str,
+        expires_in: int | None,
+        origin: Origin | None = None,
+    ) -> ResultLink:
+        job = self._visible(viewer, job_id)
         if not job.result_available:
             raise Conflict(
                 f"The job is {job.status.value}; its result is ready once it is completed",
@@ -108,9 +119,18 @@ class JobService:
         ref = self._result_ref(job_id)
         native = self._stores.for_ref(ref).presigned_get(ref.key, expires_at, file_name)
         if native is not None:
-            return ResultLink(native, expires_at, file_name)
-        link = self._signer.sign(job.id, file_name, expires_at)
-        return ResultLink(link.url, link.expires_at, file_name)
+            link = ResultLink(native, expires_at, file_name)
+        else:
+            signed = self._signer.sign(job.id, file_name, expires_at)
+            link = ResultLink(signed.url, signed.expires_at, file_name)
+        self._audit.by(
+            viewer,
+            AuditAction.RESULT_LINK_ISSUED,
+            job_id=job.id,
+            origin=origin,
+            details={"expires_at": link.expires_at.isoformat()},
+        )
+        return link
 
     def _result_ref(self, job_id: str) -> StoredRef:
         _, encrypted = self._jobs.refs(job_id)
@@ -118,7 +138,14 @@ class JobService:
             raise NotFound("The job has no result file", code="result_not_found")
         return StoredRef.from_json(self._keys.decrypt(encrypted))
 
-    def download(self, job_id: str, file_name: str, expires: str, signature: str) -> Download:
+    def download(
+        self,
+        job_id: str,
+        file_name: str,
+        expires: str,
+        signature: str,
+        origin: Origin | None = None,
+    ) -> Download:
         """The result file behind a signed link; the link is checked before anything else."""
         self._signer.check(job_id, file_name, expires, signature, datetime.now(UTC))
         job = self._jobs.get(job_id)
@@ -128,6 +155,9 @@ class JobService:
             )
         ref = self._result_ref(job_id)
         store = self._stores.for_ref(ref)
+        self._audit.record(
+            SIGNED_LINK, job.tenant, AuditAction.RESULT_DOWNLOADED, job_id=job.id, origin=origin
+        )
 
         @contextmanager
         def opened() -> Iterator[BinaryIO]:

@@ -5,7 +5,7 @@ from collections.abc import Iterator
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
-from loadbay.api.deps import ServicesDep
+from loadbay.api.deps import OriginDep, ServicesDep
 from loadbay.api.schemas import ErrorBody
 
 router = APIRouter(tags=["downloads"])
@@ -18,10 +18,15 @@ _CHUNK = 256 * 1024
     responses={200: {"content": {"text/csv": {}}}, 403: {"model": ErrorBody}},
 )
 def download(
-    job_id: str, file_name: str, services: ServicesDep, expires: str = "", signature: str = ""
+    job_id: str,
+    file_name: str,
+    services: ServicesDep,
+    origin: OriginDep,
+    expires: str = "",
+    signature: str = "",
 ) -> StreamingResponse:
     """A result file behind a signed link from `result-link` (no bearer token needed)."""
-    found = services.jobs.download(job_id, file_name, expires, signature)
+    found = services.jobs.download(job_id, file_name, expires, signature, origin)
 
     def chunks() -> Iterator[bytes]:
         with found.open as handle:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from loadbay.api.deps import CurrentPrincipal, ServicesDep
+from loadbay.api.deps import CurrentPrincipal, OriginDep, ServicesDep
 from loadbay.api.schemas import ErrorBody, JobOut
 from loadbay.api.upload_form import receive_upload_form
 from loadbay.domain.errors import PayloadTooLarge
@@ -37,7 +37,11 @@ _FORM_OVERHEAD = 64 * 1024
     },
 )
 async def start_import(
-    request: Request, response: Response, services: ServicesDep, principal: CurrentPrincipal
+    request: Request,
+    response: Response,
+    services: ServicesDep,
+    principal: CurrentPrincipal,
+    origin: OriginDep,
 ) -> JobOut:
     """Upload a file (multipart fields `file` and `dataset`) and start importing it."""
     imports = services.imports
@@ -50,6 +54,6 @@ async def start_import(
     form = await receive_upload_form(
         request.headers.get("content-type", ""), request.stream(), upload
     )
-    job = imports.submit(principal, upload, form.fields.get("dataset"), form.file_name)
+    job = imports.submit(principal, upload, form.fields.get("dataset"), form.file_name, origin)
     response.headers["Location"] = f"/api/v1/jobs/{job.id}"
     return JobOut.of(job)

@@ -5,7 +5,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from loadbay.api.deps import CurrentPrincipal, ServicesDep
+from loadbay.api.deps import CurrentPrincipal, OriginDep, ServicesDep
 from loadbay.api.schemas import ErrorBody, JobOut, JobPage, ResultLinkOut
 from loadbay.db.jobs import JobFilter
 from loadbay.domain.jobs import JobKind, JobStatus
@@ -18,6 +18,7 @@ _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody}}
 def list_jobs(
     services: ServicesDep,
     principal: CurrentPrincipal,
+    origin: OriginDep,
     kind: JobKind | None = None,
     status: JobStatus | None = None,
     dataset: str | None = None,
@@ -28,14 +29,16 @@ def list_jobs(
 ) -> JobPage:
     """The jobs you may see, newest first; follow `next_cursor` for the next page."""
     filters = JobFilter(kind, status, dataset, created_after, created_before)
-    jobs, next_cursor = services.jobs.list(principal, filters, limit, cursor)
+    jobs, next_cursor = services.jobs.list(principal, filters, limit, cursor, origin)
     return JobPage(items=[JobOut.of(j) for j in jobs], next_cursor=next_cursor)
 
 
 @router.get("/jobs/{job_id}", response_model=JobOut, responses=_NOT_FOUND)
-def get_job(job_id: str, services: ServicesDep, principal: CurrentPrincipal) -> JobOut:
-    """One job: status, progress, counts and error."""
-    return JobOut.of(services.jobs.get(principal, job_id))
+def get_job(
+    job_id: str, services: ServicesDep, principal: CurrentPrincipal, origin: OriginDep
+) -> JobOut:
+    """One job: status, progress, counts, scan verdict and error."""
+    return JobOut.of(services.jobs.get(principal, job_id, origin))
 
 
 @router.get(
@@ -47,10 +50,11 @@ def result_link(
     job_id: str,
     services: ServicesDep,
     principal: CurrentPrincipal,
+    origin: OriginDep,
     expires_in: Annotated[int | None, Query(ge=1)] = None,
 ) -> ResultLinkOut:
     """A signed, expiring download link for a completed job's result file."""
-    link = services.jobs.result_link(principal, job_id, expires_in)
+    link = services.jobs.result_link(principal, job_id, expires_in, origin)
     return ResultLinkOut(url=link.url, expires_at=link.expires_at, file_name=link.file_name)
 
 
@@ -59,6 +63,8 @@ def result_link(
     response_model=JobOut,
     responses={**_NOT_FOUND, 409: {"model": ErrorBody}},
 )
-def cancel_job(job_id: str, services: ServicesDep, principal: CurrentPrincipal) -> JobOut:
+def cancel_job(
+    job_id: str, services: ServicesDep, principal: CurrentPrincipal, origin: OriginDep
+) -> JobOut:
     """Cancel a job that has not ended; a running import stops after its current batch."""
-    return JobOut.of(services.jobs.cancel(principal, job_id))
+    return JobOut.of(services.jobs.cancel(principal, job_id, origin))
