@@ -10,61 +10,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import pytest
 from fastapi.testclient import TestClient
 
 from loadbay.api import create_app
 from loadbay.bootstrap import build_services
-from loadbay.config import Settings
+from tests.api.support import USERS, assert_error, make_client, upload, wait_done
 from tests.conftest import auth, make_settings
-from tests.helpers import csv_bytes
-
-USERS = csv_bytes(
-    [
-        ["External ID", "First Name", "Email", "Phone"],
-        ["U1", "Ann", "ann@example.org", ""],
-        ["U2", "", "bob@", ""],
-        ["U3", "Cy", "", "+441234567890"],
-    ]
-)
-
-
-def make_client(settings: Settings) -> TestClient:
-    return TestClient(create_app(build_services(settings)), base_url="http://127.0.0.1:8000")
-
-
-@pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
-    with make_client(settings) as test_client:
-        yield test_client
-
-
-def upload(
-    client: TestClient, who: str = "alice", data: bytes = USERS, dataset: str = "user"
-) -> Any:
-    return client.post(
-        "/api/v1/imports",
-        headers=auth(who),
-        data={"dataset": dataset},
-        files={"file": ("users.csv", data, "text/csv")},
-    )
-
-
-def wait_done(client: TestClient, job_id: str, who: str = "alice") -> dict[str, Any]:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        job: dict[str, Any] = client.get(f"/api/v1/jobs/{job_id}", headers=auth(who)).json()
-        if job["status"] in ("completed", "failed", "cancelled", "quarantined"):
-            return job
-        time.sleep(0.05)
-    raise AssertionError(f"job {job_id} did not end: {job}")
-
-
-def assert_error(response: Any, status: int, code: str) -> None:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert body["error"]["code"] == code
-    assert body["error"]["message"]
 
 
 def test_import_answers_202_at_once_then_completes_with_a_report(client: TestClient) -> None:
