@@ -221,6 +221,13 @@ def test_upload_errors(client: TestClient) -> None:
         content=b'--B\r\nContent-Disposition: form-data; name="dataset"\r\n\r\nuser\r\n--B--\r\n',
     )
     assert_error(only_dataset, 422, "empty_file")
+    png = client.post(
+        "/api/v1/imports",
+        headers=auth("alice"),
+        data={"dataset": "user"},
+        files={"file": ("users.csv", b"\x89PNG\r\n\x1a\n" + bytes(100), "text/csv")},
+    )
+    assert_error(png, 415, "unsupported_format")
     not_a_form = client.post("/api/v1/imports", headers=auth("alice"), json={"dataset": "user"})
     assert_error(not_a_form, 422, "invalid_form")
     assert client.get("/api/v1/jobs", headers=auth("alice")).json()["items"] == []

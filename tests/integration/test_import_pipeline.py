@@ -10,12 +10,13 @@ import pytest
 
 from loadbay.bootstrap import Services, build_services
 from loadbay.config import Settings
-from loadbay.domain.jobs import JobStatus
+from loadbay.domain.jobs import JobKind, JobStatus
 from tests.helpers import (
     csv_bytes,
     report_rows,
     run_import,
     running_services,
+    submit,
     table_count,
     target_rows,
 )
@@ -203,8 +204,10 @@ def test_running_a_job_twice_is_harmless(services: Services) -> None:
 
 
 BAD_FILES = {
-    "binary garbage": (bytes(range(256)) * 64, "unreadable_file"),
-    "png named csv": (b"\x89PNG\r\n\x1a\n" + bytes(200), "unreadable_file"),
+    "binary after the first 4 KiB": (
+        b"External ID,First Name\r\n" * 200 + bytes(range(256)) * 64,
+        "unreadable_file",
+    ),
     "invalid utf-8": (
         "External ID,First Name,Email\r\nU1,Jos\u00e9,a@example.org\r\n".encode("latin-1"),
         "unreadable_file",
@@ -232,6 +235,28 @@ def test_bad_files_fail_with_a_clear_code_and_import_nothing(services: Services,
     assert job.error.message
     assert not job.result_available
     assert table_count(services, "users") == 0
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param(bytes(range(256)) * 64, id="binary garbage"),
+        pytest.param(b"\x89PNG\r\n\x1a\n" + bytes(200), id="png"),
+        pytest.param(b"PK\x03\x04" + b"x" * 200, id="zip"),
+        pytest.param(b"%PDF-1.7\n", id="pdf"),
+    ],
+)
+def test_binary_uploads_are_refused_before_they_become_jobs(
+    services: Services, data: bytes
+) -> None:
+    from loadbay.services.sniffing import UnsupportedFormat
+
+    with pytest.raises(UnsupportedFormat) as refused:
+        submit(services, "user", data)
+    assert refused.value.code == "unsupported_format"
+    assert services.job_repository.unfinished([JobKind.IMPORT]) == []
+    incoming = services.settings.data_dir / "stores" / "incoming"
+    assert not [p for p in incoming.rglob("*") if p.is_file()]
 
 
 def test_a_bad_record_late_in_the_file_writes_nothing(services: Services) -> None:

@@ -21,6 +21,7 @@ from loadbay.executors.base import Executor
 from loadbay.security.keys import KeyRing
 from loadbay.services.audit import AuditService
 from loadbay.services.filenames import clean_file_name
+from loadbay.services.sniffing import HEAD_BYTES, check_text
 from loadbay.storage.base import ObjectWriter, Store
 
 
@@ -34,6 +35,8 @@ class Upload:
         self.size = 0
         self._max_bytes = max_bytes
         self._writer: ObjectWriter | None = None
+        self._head = b""
+        self._sniffed = False
 
     @contextmanager
     def receiving(self) -> Iterator[Upload]:
@@ -41,7 +44,13 @@ class Upload:
         with self.store.open_write(self.key) as writer:
             self._writer = writer
             yield self
+            self._sniff()
         self._writer = None
+
+    def _sniff(self) -> None:
+        if not self._sniffed and self.size:
+            self._sniffed = True
+            check_text(self._head)
 
     def write(self, data: bytes) -> None:
         if self._writer is None:
@@ -49,6 +58,10 @@ class Upload:
         self.size += len(data)
         if self.size > self._max_bytes:
             raise PayloadTooLarge(f"The file is larger than the maximum of {self._max_bytes} bytes")
+        if not self._sniffed:
+            self._head += data[: HEAD_BYTES - len(self._head)]
+            if len(self._head) >= HEAD_BYTES:
+                self._sniff()
         self._writer.write(data)
 
     def discard(self) -> None:
