@@ -25,7 +25,9 @@ from loadbay.domain.jobs import JobKind
 from loadbay.domain.principals import Principal
 from loadbay.executors.base import Executor, open_executor
 from loadbay.pipeline.records import CsvLimits
-from loadbay.pipeline.runner import ImportRunner, RunnerSettings
+from loadbay.pipeline.runner import ImportRunner, NoEvents, RunnerSettings
+from loadbay.pipeline.scanning import ScanPolicy, ScanStage
+from loadbay.scanners import open_scanner
 from loadbay.security.keys import KeyRing, load_or_create_secret
 from loadbay.security.links import LinkSigner
 from loadbay.security.tokens import TokenGrant, TokenTable, load_or_create_admin_token
@@ -56,6 +58,7 @@ class Services:
     runner: ImportRunner
     job_repository: JobRepository
     stopping: threading.Event
+    scanning: bool = False
     generated_token: TokenGrant | None = None
     generated_token_is_new: bool = False
     started: bool = field(default=False)
@@ -136,6 +139,25 @@ def build_services(settings: Settings, executor_backend: str | None = None) -> S
     stopping = threading.Event()
     limits = settings.limits
     csv.field_size_limit(limits.max_field_chars)
+    scanner_settings = settings.scanner
+    scanner = open_scanner(
+        scanner_settings.backend, scanner_settings.url, timeout=scanner_settings.timeout_seconds
+    )
+    scan_stage = ScanStage(
+        scanner,
+        ScanPolicy(
+            required=scanner_settings.required,
+            allow_too_large=scanner_settings.allow_too_large,
+            unavailable_timeout=scanner_settings.unavailable_timeout_seconds,
+            max_retry_delay=scanner_settings.retry_max_delay_seconds,
+        ),
+        jobs,
+        stores,
+        keys,
+        audit,
+        stopping,
+        alert=lambda event, job, message: log.warning("%s: job %s: %s", event, job.id, message),
+    )
     runner = ImportRunner(
         jobs,
         stores,
@@ -152,6 +174,8 @@ def build_services(settings: Settings, executor_backend: str | None = None) -> S
             batch_rows=settings.executor.batch_rows,
         ),
         stopping,
+        scan_stage,
+        NoEvents(),
     )
     executor = open_executor(
         executor_backend or settings.executor.backend, runner.run, settings.executor.concurrency
@@ -181,6 +205,7 @@ def build_services(settings: Settings, executor_backend: str | None = None) -> S
         runner=runner,
         job_repository=jobs,
         stopping=stopping,
+        scanning=scanner is not None,
         generated_token=grant,
         generated_token_is_new=created,
     )

@@ -53,6 +53,12 @@ def serve(
             f"[bold]No tokens configured:[/] admin token ({state} in "
             f"{settings.data_dir / 'admin_token'}):\n  {services.generated_token.token}"
         )
+    if not services.scanning:
+        console.print(
+            "[bold red]WARNING: uploads are NOT scanned for malware[/] "
+            '([scanner] backend = "none"). Configure clamd before accepting files from '
+            "the public; see the README."
+        )
     console.print(f"loadbay listening on {settings.public_url} (data in {settings.data_dir})")
     app = create_app(services)
     tune_garbage_collector()

@@ -55,7 +55,11 @@ class SecuritySettings(_Section):
 class ScannerSettings(_Section):
     backend: str = "none"
     url: str = ""
-    required: bool = True
+    required: bool = True  # fail closed: never let a file through unscanned
+    timeout_seconds: float = Field(default=60, gt=0)  # one scan's socket timeout
+    unavailable_timeout_seconds: float = Field(default=600, ge=0)  # then scan_unavailable
+    retry_max_delay_seconds: float = Field(default=30, gt=0)
+    allow_too_large: bool = False  # let files the scanner will not take through unscanned
 
 
 class StoreSettings(BaseModel):

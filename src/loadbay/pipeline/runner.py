@@ -17,7 +17,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 from loadbay.datasets.registry import DatasetRegistry
 from loadbay.db.jobs import JobRepository
@@ -30,6 +30,7 @@ from loadbay.pipeline.importer import RowImporter
 from loadbay.pipeline.inspect import FileShape, inspect_upload
 from loadbay.pipeline.records import CsvLimits
 from loadbay.pipeline.report import ReportWriter
+from loadbay.pipeline.scanning import Interrupted, ScanStage
 from loadbay.pipeline.sink_writer import SinkWriter
 from loadbay.security.keys import KeyRing
 from loadbay.sinks.base import SinkProvider
@@ -37,6 +38,17 @@ from loadbay.storage.base import StoredRef
 from loadbay.storage.registry import StoreRegistry
 
 log = logging.getLogger(__name__)
+
+
+class JobEvents(Protocol):
+    """Told when a job ends, so that its owner and the admins can hear of it."""
+
+    def job_ended(self, job_id: str) -> None: ...
+
+
+class NoEvents:
+    def job_ended(self, job_id: str) -> None:
+        pass
 
 
 class JobInterrupted(Exception):
@@ -94,6 +106,8 @@ class ImportRunner:
         target: SinkProvider,
         settings: RunnerSettings,
         stopping: threading.Event,
+        scan: ScanStage,
+        events: JobEvents,
         today: Callable[[], date] = lambda: datetime.now(UTC).date(),
     ) -> None:
         self._jobs = jobs
@@ -103,23 +117,32 @@ class ImportRunner:
         self._target = target
         self._settings = settings
         self._stopping = stopping
+        self._scan = scan
+        self._events = events
         self._today = today
 
     def run(self, job_id: str) -> None:
         job = self._jobs.get(job_id)
         if job is None or job.status.ended:
             return
-        if not self._jobs.start_attempt(job_id, JobStatus.PROCESSING):
+        scanning = job.status in (JobStatus.RECEIVED, JobStatus.SCANNING)
+        if not self._jobs.start_attempt(
+            job_id, JobStatus.SCANNING if scanning else JobStatus.PROCESSING
+        ):
             return
         work_dir = self._settings.work_dir / job_id
         shutil.rmtree(work_dir, ignore_errors=True)  # a previous attempt's leftovers
         work_dir.mkdir(parents=True)
         try:
+            if scanning and not self._scan_then_process(job):
+                return
             self._import(job, work_dir)
-        except JobInterrupted:
-            log.info("job %s interrupted by shutdown; it resumes on the next start", job_id)
+        except (JobInterrupted, Interrupted):
+            log.info("job %s interrupted; it resumes on the next start", job_id)
+            return
         except JobCancelled:
             log.info("job %s was cancelled while running", job_id)
+            return
         except JobFailure as failure:
             log.info("job %s failed: %s: %s", job_id, failure.code, failure.message)
             self._jobs.fail(job_id, JobError(failure.code, failure.message))
@@ -131,6 +154,14 @@ class ImportRunner:
             )
         finally:
             shutil.rmtree(work_dir, ignore_errors=True)
+        self._events.job_ended(job_id)
+
+    def _scan_then_process(self, job: Job) -> bool:
+        """Scan; False when the job ended there (quarantined or cancelled)."""
+        if not self._scan.run(job):
+            self._events.job_ended(job.id)
+            return False
+        return self._jobs.transition(job.id, JobStatus.PROCESSING)
 
     def _import(self, job: Job, work_dir: Path) -> None:
         dataset = self._datasets.get(job.dataset or "")
