@@ -31,11 +31,19 @@ def csv_bytes(
 
 @contextmanager
 def running_services(
-    tmp_path: Path, database_urls: tuple[str, str], **sections: dict[str, Any]
+    tmp_path: Path,
+    database_urls: tuple[str, str],
+    scanner: Any = "configured",
+    scanner_settings: dict[str, Any] | None = None,
+    **sections: dict[str, Any],
 ) -> Iterator[Services]:
     """Services on a fresh data directory, with the manual executor, started and stopped."""
+    if scanner_settings:
+        sections["scanner"] = scanner_settings
     built = build_services(
-        make_settings(tmp_path / "data", database_urls, **sections), executor_backend="manual"
+        make_settings(tmp_path / "data", database_urls, **sections),
+        executor_backend="manual",
+        scanner=scanner,
     )
     built.start()
     try:

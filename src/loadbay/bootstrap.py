@@ -12,6 +12,7 @@ import logging
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from sqlalchemy import Engine, text
 
@@ -27,7 +28,7 @@ from loadbay.executors.base import Executor, open_executor
 from loadbay.pipeline.records import CsvLimits
 from loadbay.pipeline.runner import ImportRunner, NoEvents, RunnerSettings
 from loadbay.pipeline.scanning import ScanPolicy, ScanStage
-from loadbay.scanners import open_scanner
+from loadbay.scanners import Scanner, open_scanner
 from loadbay.security.keys import KeyRing, load_or_create_secret
 from loadbay.security.links import LinkSigner
 from loadbay.security.tokens import TokenGrant, TokenTable, load_or_create_admin_token
@@ -118,8 +119,15 @@ def _tokens(settings: Settings) -> tuple[TokenTable, TokenGrant | None, bool]:
     return TokenTable([grant]), grant, created
 
 
-def build_services(settings: Settings, executor_backend: str | None = None) -> Services:
-    """Wire every part named by ``settings``; migrate the service database first."""
+def build_services(
+    settings: Settings,
+    executor_backend: str | None = None,
+    scanner: Scanner | Literal["configured"] | None = "configured",
+) -> Services:
+    """Wire every part named by ``settings``; migrate the service database first.
+
+    ``executor_backend`` and ``scanner`` replace the configured ones (tests use this to
+    run jobs by hand and to script scan verdicts)."""
     data_dir = settings.data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.database_url)
@@ -140,15 +148,19 @@ def build_services(settings: Settings, executor_backend: str | None = None) -> S
     limits = settings.limits
     csv.field_size_limit(limits.max_field_chars)
     scanner_settings = settings.scanner
-    scanner = open_scanner(
-        scanner_settings.backend, scanner_settings.url, timeout=scanner_settings.timeout_seconds
-    )
+    if scanner == "configured":
+        scanner = open_scanner(
+            scanner_settings.backend,
+            scanner_settings.url,
+            timeout=scanner_settings.timeout_seconds,
+        )
     scan_stage = ScanStage(
         scanner,
         ScanPolicy(
             required=scanner_settings.required,
             allow_too_large=scanner_settings.allow_too_large,
             unavailable_timeout=scanner_settings.unavailable_timeout_seconds,
+            first_retry_delay=min(1.0, scanner_settings.retry_max_delay_seconds),
             max_retry_delay=scanner_settings.retry_max_delay_seconds,
         ),
         jobs,
