@@ -27,6 +27,7 @@ test: install
 
 bench: install
 	$(BIN)/python -m bench.import_bench
+	$(BIN)/python -m bench.scan_bench
 
 lint: install
 	$(BIN)/ruff check src tests bench

@@ -17,6 +17,8 @@ import pytest
 
 from loadbay.config import Settings, load_settings
 
+pytest_plugins = ["tests.receivers", "tests.fixtures_clamd"]
+
 POSTGRES_ADMIN_URL = os.environ.get(
     "LOADBAY_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
 )

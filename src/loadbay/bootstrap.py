@@ -22,11 +22,12 @@ from loadbay.db.audit import AuditRepository
 from loadbay.db.engine import make_engine
 from loadbay.db.jobs import JobRepository
 from loadbay.db.migrate import upgrade_to_head
+from loadbay.db.notifications import AttemptRepository
 from loadbay.domain.jobs import JobKind
 from loadbay.domain.principals import Principal
 from loadbay.executors.base import Executor, open_executor
 from loadbay.pipeline.records import CsvLimits
-from loadbay.pipeline.runner import ImportRunner, NoEvents, RunnerSettings
+from loadbay.pipeline.runner import ImportRunner, RunnerSettings
 from loadbay.pipeline.scanning import ScanPolicy, ScanStage
 from loadbay.scanners import Scanner, open_scanner
 from loadbay.security.keys import KeyRing, load_or_create_secret
@@ -35,6 +36,7 @@ from loadbay.security.tokens import TokenGrant, TokenTable, load_or_create_admin
 from loadbay.services.audit import AuditService
 from loadbay.services.imports import ImportService
 from loadbay.services.jobs import JobService
+from loadbay.services.notifications import NotificationService
 from loadbay.sinks.sql_table import SqlTarget
 from loadbay.storage.registry import StoreRegistry, open_store
 
@@ -55,6 +57,7 @@ class Services:
     imports: ImportService
     jobs: JobService
     audit: AuditService
+    notifications: NotificationService
     executor: Executor
     runner: ImportRunner
     job_repository: JobRepository
@@ -66,6 +69,7 @@ class Services:
 
     def start(self) -> None:
         """Start the workers and resume every job a stopped process left unfinished."""
+        self.notifications.start()
         self.executor.start()
         for job_id in self.job_repository.unfinished([JobKind.IMPORT]):
             log.info("resuming job %s", job_id)
@@ -75,6 +79,7 @@ class Services:
     def stop(self) -> None:
         self.stopping.set()
         self.executor.shutdown()
+        self.notifications.stop()
         self.engine.dispose()
         self.target_engine.dispose()
 
@@ -145,6 +150,13 @@ def build_services(
     jobs = JobRepository(engine)
     audit = AuditService(AuditRepository(engine))
     stopping = threading.Event()
+    notifications = NotificationService(
+        settings.notifications,
+        jobs,
+        AttemptRepository(engine),
+        {t.user: t.email for t in settings.auth.tokens if t.email},
+        settings.public_url,
+    )
     limits = settings.limits
     csv.field_size_limit(limits.max_field_chars)
     scanner_settings = settings.scanner
@@ -168,7 +180,7 @@ def build_services(
         keys,
         audit,
         stopping,
-        alert=lambda event, job, message: log.warning("%s: job %s: %s", event, job.id, message),
+        alert=notifications.admin_alert,
     )
     runner = ImportRunner(
         jobs,
@@ -187,7 +199,7 @@ def build_services(
         ),
         stopping,
         scan_stage,
-        NoEvents(),
+        notifications,
     )
     executor = open_executor(
         executor_backend or settings.executor.backend, runner.run, settings.executor.concurrency
@@ -211,8 +223,10 @@ def build_services(
             limits.link_ttl_seconds,
             limits.link_ttl_max_seconds,
             audit,
+            notifications.job_ended,
         ),
         audit=audit,
+        notifications=notifications,
         executor=executor,
         runner=runner,
         job_repository=jobs,

@@ -40,7 +40,7 @@ def serve(
     """Run the API and, with the in-process executor, the workers, in one process."""
     import uvicorn
 
-    from loadbay.api import create_app
+    from loadbay.api.app import create_app
     from loadbay.bootstrap import build_services, tune_garbage_collector
     from loadbay.config import load_settings
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -85,6 +85,39 @@ class TokenSettings(_Section):
     user: str = Field(min_length=1)
     tenant: str = ""
     roles: list[str] = Field(default_factory=lambda: ["user"])
+    email: str = ""  # where this user's job notifications go, when SMTP is configured
+
+
+class WebhookSettings(_Section):
+    url: str
+    secret: str = Field(min_length=8)  # signs every delivery (X-Loadbay-Signature)
+    users: list[str] = Field(default_factory=list)  # whose jobs; empty: everyone's
+
+
+class SmtpSettings(_Section):
+    host: str = ""  # empty: no email
+    port: int = Field(default=25, ge=1, le=65535)
+    sender: str = "loadbay@localhost"
+    username: str = ""
+    password: str = ""
+    security: Literal["none", "starttls", "ssl"] = "none"
+
+
+class AdminChannels(_Section):
+    """Where alerts go: a quarantined file, a failed job, an unreachable scanner."""
+
+    emails: list[str] = Field(default_factory=list)
+    webhooks: list[WebhookSettings] = Field(default_factory=list)
+    slack_webhook_url: str = ""
+
+
+class NotificationSettings(_Section):
+    webhooks: list[WebhookSettings] = Field(default_factory=list)
+    smtp: SmtpSettings = Field(default_factory=SmtpSettings)
+    admin: AdminChannels = Field(default_factory=AdminChannels)
+    attempts: int = Field(default=5, ge=1, le=20)
+    first_retry_delay_seconds: float = Field(default=1.0, ge=0)
+    max_retry_delay_seconds: float = Field(default=60.0, ge=0)
 
 
 class AuthSettings(_Section):
@@ -109,6 +142,7 @@ class Settings(BaseSettings):
     stores: dict[str, StoreSettings] = Field(default_factory=dict)
     executor: ExecutorSettings = Field(default_factory=ExecutorSettings)
     exports: ExportsSettings = Field(default_factory=ExportsSettings)
+    notifications: NotificationSettings = Field(default_factory=NotificationSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
 
     @field_validator("stores")

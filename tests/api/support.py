@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from loadbay.api import create_app
+from loadbay.api.app import create_app
 from loadbay.bootstrap import build_services
 from loadbay.config import Settings
 from tests.conftest import auth

@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from fastapi.testclient import TestClient
 
-from loadbay.api import create_app
+from loadbay.api.app import create_app
 from loadbay.bootstrap import build_services
 from tests.api.support import USERS, assert_error, make_client, upload, wait_done
 from tests.conftest import auth, make_settings

@@ -9,20 +9,13 @@ aiosmtpd server (plain, STARTTLS and implicit TLS, with a throwaway certificate)
 from __future__ import annotations
 
 import datetime as dt
-import email
-import email.policy
 import ipaddress
 import json
 import logging
 import socket
 import ssl
-import threading
 import time
-from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from email.message import EmailMessage
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +35,7 @@ from loadbay.notifiers import (
     deliver,
     verify_signature,
 )
+from tests.receivers import Inbox, Receiver, free_port
 
 SECRET = "whsec-test-0123456789"
 JOB: dict[str, Any] = {
@@ -67,80 +61,6 @@ def notification() -> Notification:
         link="http://127.0.0.1:8000/jobs/job_01?tab=report&x=1",
         summary="Import of <b>&x.csv completed: 980 imported, 20 failed",
     )
-
-
-def free_port() -> int:
-    """A port nothing listens on (bound then released; nothing else races us here)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
-
-
-# --- a local HTTP receiver ---------------------------------------------------------
-
-
-@dataclass
-class Request:
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-
-@dataclass
-class Receiver:
-    """Records every POST; answers ``statuses`` in order, then 200; may stall first."""
-
-    port: int = 0
-    requests: list[Request] = field(default_factory=list)
-    statuses: deque[int] = field(default_factory=deque)
-    stall_s: float = 0.0
-    release: threading.Event = field(default_factory=threading.Event)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hooks/in"
-
-
-def handler_for(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            headers = {key.lower(): value for key, value in self.headers.items()}
-            receiver.requests.append(Request(self.path, headers, body))
-            if receiver.stall_s:
-                receiver.release.wait(receiver.stall_s)
-            status = receiver.statuses.popleft() if receiver.statuses else 200
-            self.send_response(status)
-            self.send_header("Content-Length", "2")
-            self.end_headers()
-            self.wfile.write(b"ok")
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    return Handler
-
-
-class QuietServer(ThreadingHTTPServer):
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # The timeout test hangs up on a stalled handler, whose late answer then
-        # hits a closed socket: expected, not worth a traceback.
-        pass
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    state = Receiver()
-    server = QuietServer(("127.0.0.1", 0), handler_for(state))
-    state.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield state
-    state.release.set()
-    server.shutdown()
-    server.server_close()
-    thread.join()
 
 
 @pytest.fixture
@@ -355,35 +275,6 @@ def test_slack_failure_is_recorded(receiver: Receiver, client: httpx.Client) -> 
 
 
 # --- e-mail ------------------------------------------------------------------------
-
-
-class Inbox:
-    """An aiosmtpd handler that keeps every envelope and answers ``reply``."""
-
-    def __init__(self) -> None:
-        self.envelopes: list[Envelope] = []
-        self.reply = "250 OK"
-
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        self.envelopes.append(envelope)
-        return self.reply
-
-    def message(self) -> EmailMessage:
-        [envelope] = self.envelopes
-        assert isinstance(envelope.original_content, bytes)
-        parsed = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
-        assert isinstance(parsed, EmailMessage)
-        return parsed
-
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[Inbox, int]]:
-    inbox = Inbox()
-    port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield inbox, port
-    controller.stop()
 
 
 def email_notifier(port: int, **options: Any) -> EmailNotifier:

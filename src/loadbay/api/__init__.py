@@ -1,5 +1,2 @@
-"""The HTTP API: app factory, dependencies, schemas and thin routes."""
-
-from loadbay.api.app import create_app
-
-__all__ = ["create_app"]
+"""The HTTP API: app factory (``loadbay.api.app.create_app``), dependencies, schemas and
+thin routes. Nothing is imported here, so that services may use the schemas."""

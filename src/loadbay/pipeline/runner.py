@@ -46,11 +46,6 @@ class JobEvents(Protocol):
     def job_ended(self, job_id: str) -> None: ...
 
 
-class NoEvents:
-    def job_ended(self, job_id: str) -> None:
-        pass
-
-
 class JobInterrupted(Exception):
     """The process is stopping: leave the job as it is, to be resumed on the next start."""
 

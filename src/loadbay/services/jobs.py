@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -45,8 +45,10 @@ class JobService:
         link_ttl_seconds: int,
         link_ttl_max_seconds: int,
         audit: AuditService,
+        on_ended: Callable[[str], None] = lambda job_id: None,
     ) -> None:
         self._audit = audit
+        self._on_ended = on_ended
         self._jobs = jobs
         self._stores = stores
         self._keys = keys
@@ -93,6 +95,7 @@ class JobService:
                 code="job_ended",
             )
         self._audit.by(viewer, AuditAction.JOB_CANCELLED, job_id=job.id, origin=origin)
+        self._on_ended(job.id)
         return self._visible(viewer, job.id)
 
     def result_link(
