@@ -69,6 +69,8 @@ class Services:
 
     def start(self) -> None:
         """Start the workers and resume every job a stopped process left unfinished."""
+        if self.started:
+            return
         self.notifications.start()
         self.executor.start()
         for job_id in self.job_repository.unfinished([JobKind.IMPORT]):
@@ -77,6 +79,9 @@ class Services:
         self.started = True
 
     def stop(self) -> None:
+        if not self.started:
+            return
+        self.started = False
         self.stopping.set()
         self.executor.shutdown()
         self.notifications.stop()
