@@ -254,9 +254,17 @@ def test_upload_over_the_limit_is_refused_while_streaming(
             content=chunked(),
         )
         assert_error(response, 413, "file_too_large")
-        assert upload(client, data=USERS).status_code == 202
-        incoming = settings.data_dir / "stores" / "incoming"
-        assert len([p for p in incoming.rglob("*") if p.is_file()]) == 1, "no partial upload kept"
+        accepted = upload(client, data=USERS)
+        assert accepted.status_code == 202
+        wait_done(client, accepted.json()["id"])
+        uploads = [
+            p
+            for store in ("incoming", "permanent")
+            for p in (settings.data_dir / "stores" / store).rglob("*")
+            if p.is_file() and not p.name.startswith(".part-")
+        ]
+        partials = list((settings.data_dir / "stores").rglob(".part-*"))
+        assert (len(uploads), partials) == (1, []), "only the accepted upload is kept"
 
 
 def test_result_not_ready_and_cancel_conflicts(tmp_path, database_urls) -> None:  # type: ignore[no-untyped-def]
