@@ -17,7 +17,7 @@ import pytest
 
 from loadbay.config import Settings, load_settings
 
-pytest_plugins = ["tests.receivers", "tests.fixtures_clamd"]
+pytest_plugins = ["tests.receivers", "tests.fixtures_clamd", "tests.fixtures_objects"]
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "LOADBAY_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"

@@ -27,9 +27,23 @@ def open_store(name: str, url: str, options: Mapping[str, Any]) -> Store:
         from loadbay.storage.memory import MemoryStore
 
         return MemoryStore(parts.netloc or name)
+    if parts.scheme in ("s3", "az", "gs"):
+        try:
+            from loadbay.storage.object_store import ObjectStore
+        except ImportError as error:
+            raise StoreConfigError(
+                f"stores.{name}.url: {parts.scheme}:// stores need the obstore package "
+                f"(pip install obstore): {error}"
+            ) from error
+        try:
+            return ObjectStore(name, url, options)
+        except StoreConfigError:
+            raise
+        except ValueError as error:
+            raise StoreConfigError(str(error)) from error
     raise StoreConfigError(
         f"stores.{name}.url: unsupported storage {parts.scheme!r} in {url!r} "
-        "(supported: file://, memory://)"
+        "(supported: file://, memory://, s3://, az://, gs://)"
     )
 
 
