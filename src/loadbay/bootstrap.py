@@ -16,7 +16,7 @@ from typing import Literal
 
 from sqlalchemy import Engine, text
 
-from loadbay.config import STORE_NAMES, Settings
+from loadbay.config import Settings
 from loadbay.datasets.registry import DatasetRegistry, load_registry
 from loadbay.db.audit import AuditRepository
 from loadbay.db.engine import make_engine
@@ -147,7 +147,7 @@ def build_services(
     stores = StoreRegistry(
         {
             name: open_store(name, settings.store_url(name), settings.store_options(name))
-            for name in STORE_NAMES
+            for name in settings.store_names
         }
     )
     keys = KeyRing(_secrets(settings))

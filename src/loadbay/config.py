@@ -67,6 +67,9 @@ class StoreSettings(BaseModel):
 
     model_config = ConfigDict(extra="allow")
     url: str = ""
+    # A store under another name than the five roles, kept only so that references
+    # to its objects (e.g. old result files) still resolve after a switch.
+    retired: bool = False
 
 
 class ExecutorSettings(_Section):
@@ -148,10 +151,18 @@ class Settings(BaseSettings):
     @field_validator("stores")
     @classmethod
     def _known_stores(cls, stores: dict[str, StoreSettings]) -> dict[str, StoreSettings]:
-        unknown = set(stores) - set(STORE_NAMES)
+        unknown = {n for n, s in stores.items() if n not in STORE_NAMES and not s.retired}
         if unknown:
-            raise ValueError(f"unknown stores {sorted(unknown)}; known: {', '.join(STORE_NAMES)}")
+            raise ValueError(
+                f"unknown stores {sorted(unknown)}; known: {', '.join(STORE_NAMES)} "
+                "(a store kept only for old references needs retired = true)"
+            )
         return stores
+
+    @property
+    def store_names(self) -> list[str]:
+        """The five roles, then the retired stores."""
+        return [*STORE_NAMES, *(n for n in self.stores if n not in STORE_NAMES)]
 
     @classmethod
     def settings_customise_sources(
