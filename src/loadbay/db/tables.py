@@ -85,3 +85,28 @@ notification_attempts = Table(
     Column("at", DateTime(timezone=True), nullable=False),
     Index("ix_notification_attempts_job_id", "job_id"),
 )
+
+uploads = Table(
+    "uploads",
+    metadata,
+    Column("id", String(26), primary_key=True),
+    Column("owner", String(200), nullable=False),
+    Column("tenant", String(200), nullable=False),
+    Column("dataset", String(64), nullable=False),
+    Column("file_name", String(255), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("object_ref", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("job_id", String(26)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Index("ix_uploads_status_expires_at", "status", "expires_at"),
+)
+
+bucket_events = Table(
+    "bucket_events",
+    metadata,
+    Column("identity", String(700), primary_key=True),
+    Column("job_id", String(26)),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+)
