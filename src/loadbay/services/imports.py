@@ -6,9 +6,10 @@ behind, so nothing is ever half-received.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import Any
 
 from loadbay.datasets.registry import DatasetRegistry
 from loadbay.db.jobs import JobRepository
@@ -22,7 +23,7 @@ from loadbay.security.keys import KeyRing
 from loadbay.services.audit import AuditService
 from loadbay.services.filenames import clean_file_name
 from loadbay.services.sniffing import HEAD_BYTES, check_text
-from loadbay.storage.base import ObjectWriter, Store
+from loadbay.storage.base import ObjectWriter, Store, StoredRef
 
 
 class Upload:
@@ -111,30 +112,63 @@ class ImportService:
         """Record the received upload as a job and queue it; the upload is discarded if
         it cannot become a job."""
         try:
-            name = self.check_dataset(dataset)
-            if upload.size == 0:
-                raise Unprocessable("No file, or an empty file, was uploaded", code="empty_file")
+            return self.submit_stored(
+                principal,
+                upload.store.ref(upload.key),
+                upload.size,
+                dataset,
+                file_name,
+                origin,
+                job_id=upload.job_id,
+            )
         except Exception:
             upload.discard()
             raise
+
+    def submit_stored(
+        self,
+        principal: Principal,
+        ref: StoredRef,
+        size: int,
+        dataset: str | None,
+        file_name: str | None,
+        origin: Origin | None = None,
+        *,
+        job_id: str | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> Job:
+        """Start importing a file that is already in a store (an API upload, a
+        direct-to-bucket upload, a bucket event): record the job and queue it."""
+        name = self.check_dataset(dataset)
+        if size == 0:
+            raise Unprocessable("No file, or an empty file, was uploaded", code="empty_file")
+        if size > self.max_upload_bytes:
+            raise PayloadTooLarge(
+                f"The file is larger than the maximum of {self.max_upload_bytes} bytes"
+            )
         job = Job(
-            id=upload.job_id,
+            id=job_id or new_id(),
             kind=JobKind.IMPORT,
             status=JobStatus.RECEIVED,
             owner=principal.user,
             tenant=principal.tenant,
             dataset=name,
             file_name=clean_file_name(file_name),
-            file_size=upload.size,
+            file_size=size,
             created_at=datetime.now(UTC),
         )
-        self._jobs.add(job, self._keys.encrypt(upload.store.ref(upload.key).to_json()))
+        self._jobs.add(job, self._keys.encrypt(ref.to_json()))
         self._audit.by(
             principal,
             AuditAction.IMPORT_CREATED,
             job_id=job.id,
             origin=origin,
-            details={"dataset": name, "file_name": job.file_name, "file_size": upload.size},
+            details={
+                "dataset": name,
+                "file_name": job.file_name,
+                "file_size": size,
+                **(details or {}),
+            },
         )
         self._executor.submit(job.id)
         return job
