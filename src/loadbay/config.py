@@ -123,6 +123,33 @@ class NotificationSettings(_Section):
     max_retry_delay_seconds: float = Field(default=60.0, ge=0)
 
 
+class UploadSettings(_Section):
+    ttl_seconds: int = Field(default=3600, ge=60)  # a direct upload not completed by then
+    # is expired and its object deleted
+
+
+class EventRule(_Section):
+    """Which objects a bucket event imports, into which dataset, owned by whom."""
+
+    bucket: str = ""  # any bucket when empty
+    prefix: str = ""
+    suffix: str = ".csv"
+    dataset: str
+    owner: str
+    tenant: str = ""
+
+
+class EventSettings(_Section):
+    rules: list[EventRule] = Field(default_factory=list)
+    # SQS queue for `loadbay events` (S3 event notifications), with provider options
+    sqs_queue_url: str = ""
+    sqs_endpoint: str = ""
+    sqs_region: str = "us-east-1"
+    sqs_access_key_id: str = ""
+    sqs_secret_access_key: str = ""
+    wait_seconds: int = Field(default=20, ge=0, le=20)  # long polling
+
+
 class AuthSettings(_Section):
     tokens: list[TokenSettings] = Field(default_factory=list)
 
@@ -146,6 +173,8 @@ class Settings(BaseSettings):
     executor: ExecutorSettings = Field(default_factory=ExecutorSettings)
     exports: ExportsSettings = Field(default_factory=ExportsSettings)
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
+    uploads: UploadSettings = Field(default_factory=UploadSettings)
+    events: EventSettings = Field(default_factory=EventSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
 
     @field_validator("stores")
