@@ -23,6 +23,7 @@ from loadbay.db.engine import make_engine
 from loadbay.db.jobs import JobRepository
 from loadbay.db.migrate import upgrade_to_head
 from loadbay.db.notifications import AttemptRepository
+from loadbay.db.uploads import UploadRepository
 from loadbay.domain.jobs import JobKind
 from loadbay.domain.principals import Principal
 from loadbay.executors.base import Executor, open_executor
@@ -37,6 +38,8 @@ from loadbay.services.audit import AuditService
 from loadbay.services.imports import ImportService
 from loadbay.services.jobs import JobService
 from loadbay.services.notifications import NotificationService
+from loadbay.services.periodic import Periodic
+from loadbay.services.uploads import UploadService
 from loadbay.sinks.sql_table import SqlTarget
 from loadbay.storage.registry import StoreRegistry, open_store
 
@@ -58,11 +61,13 @@ class Services:
     jobs: JobService
     audit: AuditService
     notifications: NotificationService
+    uploads: UploadService
     executor: Executor
     runner: ImportRunner
     job_repository: JobRepository
     stopping: threading.Event
     scanning: bool = False
+    housekeeping: list[Periodic] = field(default_factory=list)
     generated_token: TokenGrant | None = None
     generated_token_is_new: bool = False
     started: bool = field(default=False)
@@ -73,6 +78,11 @@ class Services:
             return
         self.notifications.start()
         self.executor.start()
+        self.housekeeping = [
+            Periodic("upload-expiry", 60, self.uploads.expire_overdue, self.stopping)
+        ]
+        for task in self.housekeeping:
+            task.start()
         for job_id in self.job_repository.unfinished([JobKind.IMPORT]):
             log.info("resuming job %s", job_id)
             self.executor.submit(job_id)
@@ -83,6 +93,8 @@ class Services:
             return
         self.started = False
         self.stopping.set()
+        for task in self.housekeeping:
+            task.join()
         self.executor.shutdown()
         self.notifications.stop()
         self.engine.dispose()
@@ -209,6 +221,9 @@ def build_services(
     executor = open_executor(
         executor_backend or settings.executor.backend, runner.run, settings.executor.concurrency
     )
+    imports = ImportService(
+        jobs, stores["incoming"], keys, datasets, executor, limits.max_upload_bytes, audit
+    )
     return Services(
         settings=settings,
         engine=engine,
@@ -217,8 +232,14 @@ def build_services(
         stores=stores,
         keys=keys,
         tokens=tokens,
-        imports=ImportService(
-            jobs, stores["incoming"], keys, datasets, executor, limits.max_upload_bytes, audit
+        imports=imports,
+        uploads=UploadService(
+            UploadRepository(engine),
+            stores["incoming"],
+            stores,
+            keys,
+            imports,
+            settings.uploads.ttl_seconds,
         ),
         jobs=JobService(
             jobs,

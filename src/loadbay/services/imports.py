@@ -14,7 +14,7 @@ from typing import Any
 from loadbay.datasets.registry import DatasetRegistry
 from loadbay.db.jobs import JobRepository
 from loadbay.domain.audit import AuditAction, Origin
-from loadbay.domain.errors import PayloadTooLarge, Unprocessable
+from loadbay.domain.errors import NotFound, PayloadTooLarge, Unprocessable
 from loadbay.domain.ids import new_id
 from loadbay.domain.jobs import Job, JobKind, JobStatus
 from loadbay.domain.principals import Principal
@@ -97,6 +97,12 @@ class ImportService:
                 f"Unknown dataset {name!r}; known datasets: {known}", code="unknown_dataset"
             )
         return name
+
+    def job(self, principal: Principal, job_id: str) -> Job:
+        found = self._jobs.get(job_id)
+        if found is None or not principal.can_see(found.owner, found.tenant):
+            raise NotFound(f"No job {job_id!r}", code="job_not_found")
+        return found
 
     def new_upload(self) -> Upload:
         return Upload(self._incoming, new_id(), self.max_upload_bytes)

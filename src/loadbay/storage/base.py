@@ -48,6 +48,15 @@ class ObjectWriter(Protocol):
     def bytes_written(self) -> int: ...
 
 
+@dataclass(frozen=True)
+class PresignedUpload:
+    """A URL a client may send one object to, with the method and headers it must use."""
+
+    url: str
+    method: str
+    headers: dict[str, str]
+
+
 @runtime_checkable
 class Store(Protocol):
     """A place for objects: streamed reads and writes, size, delete, links."""
@@ -79,4 +88,9 @@ class Store(Protocol):
 
     def presigned_get(self, key: str, expires_at: datetime, file_name: str) -> str | None:
         """The provider's own signed URL, or None when loadbay must serve the file itself."""
+        ...
+
+    def presigned_put(self, key: str, expires_at: datetime) -> PresignedUpload | None:
+        """A signed URL a client may upload ``key`` to directly, or None if the store
+        cannot take direct uploads (local disk)."""
         ...

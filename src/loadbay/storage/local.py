@@ -10,7 +10,7 @@ from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
-from loadbay.storage.base import StoredRef
+from loadbay.storage.base import PresignedUpload, StoredRef
 
 
 class _FileWriter:
@@ -73,4 +73,7 @@ class LocalStore:
         self.path(key).unlink(missing_ok=True)
 
     def presigned_get(self, key: str, expires_at: datetime, file_name: str) -> str | None:
+        return None
+
+    def presigned_put(self, key: str, expires_at: datetime) -> PresignedUpload | None:
         return None

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import BinaryIO
 
-from loadbay.storage.base import StoredRef
+from loadbay.storage.base import PresignedUpload, StoredRef
 
 
 class _BufferWriter:
@@ -57,4 +57,7 @@ class MemoryStore:
         self.objects.pop(key, None)
 
     def presigned_get(self, key: str, expires_at: datetime, file_name: str) -> str | None:
+        return None
+
+    def presigned_put(self, key: str, expires_at: datetime) -> PresignedUpload | None:
         return None

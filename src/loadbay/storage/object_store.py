@@ -41,7 +41,7 @@ from urllib.parse import quote, urlencode, urlsplit
 import obstore
 from obstore.store import AzureStore, GCSStore, S3Store
 
-from loadbay.storage.base import StoredRef
+from loadbay.storage.base import PresignedUpload, StoredRef
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -515,3 +515,12 @@ class ObjectStore:
             )
         assert isinstance(self._store, S3Store | GCSStore)
         return obstore.sign(self._store, "GET", key, expires_in)
+
+    def presigned_put(self, key: str, expires_at: datetime) -> PresignedUpload | None:
+        expires_in = _expires_in(expires_at)
+        if self.storage == "az" and not self._signing:
+            return None  # a SAS token cannot make other SAS tokens
+        url = obstore.sign(self._store, "PUT", _check_key(key), expires_in)
+        # Azure's Put Blob needs the blob type; S3 and GCS take a plain PUT.
+        headers = {"x-ms-blob-type": "BlockBlob"} if self.storage == "az" else {}
+        return PresignedUpload(url, "PUT", headers)
