@@ -94,6 +94,16 @@ def target_rows(services: Services, table: str, order_by: str) -> list[dict[str,
         return [dict(row) for row in result.mappings()]
 
 
+def objects(services: Services, store: str) -> dict[str, bytes]:
+    """Every object of one of the service's stores, by key."""
+    holder = services.stores[store]
+    found = {}
+    for key in holder.list_keys():
+        with holder.open_read(key) as handle:
+            found[key] = handle.read()
+    return found
+
+
 def table_count(services: Services, table: str) -> int:
     from sqlalchemy import inspect
 

@@ -255,8 +255,7 @@ def test_binary_uploads_are_refused_before_they_become_jobs(
         submit(services, "user", data)
     assert refused.value.code == "unsupported_format"
     assert services.job_repository.unfinished([JobKind.IMPORT]) == []
-    incoming = services.settings.data_dir / "stores" / "incoming"
-    assert not [p for p in incoming.rglob("*") if p.is_file()]
+    assert list(services.stores["incoming"].list_keys()) == []
 
 
 def test_a_bad_record_late_in_the_file_writes_nothing(services: Services) -> None:

@@ -16,7 +16,15 @@ from loadbay.domain.jobs import JobStatus, ScanVerdict
 from loadbay.scanners.base import ScannerUnavailable, ScanResult
 from loadbay.scanners.base import ScanVerdict as Verdict
 from loadbay.scanners.stub import StubScanner
-from tests.helpers import ALICE, csv_bytes, run_import, running_services, submit, table_count
+from tests.helpers import (
+    ALICE,
+    csv_bytes,
+    objects,
+    run_import,
+    running_services,
+    submit,
+    table_count,
+)
 
 USERS = csv_bytes([["External ID", "First Name", "Email"], ["U1", "Ann", "a@example.org"]])
 CLEAN = ScanResult(Verdict.CLEAN, None, "stub 1.0", len(USERS))
@@ -25,9 +33,8 @@ TOO_LARGE = ScanResult(Verdict.TOO_LARGE, None, "stub 1.0", len(USERS))
 FAST_RETRIES = {"retry_max_delay_seconds": 0.05, "unavailable_timeout_seconds": 0.5}
 
 
-def stored(services: Services, store: str) -> list[Path]:
-    folder = services.settings.data_dir / "stores" / store
-    return [p for p in folder.rglob("*") if p.is_file()]
+def stored(services: Services, store: str) -> list[bytes]:
+    return list(objects(services, store).values())
 
 
 def test_without_a_scanner_the_scan_is_recorded_as_skipped(
@@ -53,7 +60,7 @@ def test_a_clean_file_moves_to_the_permanent_store_and_imports(
         assert (job.scan.verdict, job.scan.engine) == (ScanVerdict.CLEAN, "stub 1.0")
         assert job.scan.scanned_at is not None
         assert scanner.scanned == [USERS], "the scanner saw the whole upload"
-        assert [p.read_bytes() for p in stored(services, "permanent")] == [USERS]
+        assert stored(services, "permanent") == [USERS]
         assert stored(services, "incoming") == []
 
 
@@ -71,7 +78,7 @@ def test_an_infected_file_is_quarantined_and_never_imported(
         assert not job.result_available
         assert table_count(services, "users") == 0
         assert stored(services, "incoming") == stored(services, "permanent") == []
-        assert [p.read_bytes() for p in stored(services, "quarantine")] == [USERS]
+        assert stored(services, "quarantine") == [USERS]
         (entry,) = services.audit._repository.list(
             None, AuditFilter(action=AuditAction.JOB_QUARANTINED), 10, None
         )

@@ -76,8 +76,8 @@ def test_eicar_anywhere_is_quarantined_and_never_imported(scanned: Services, dat
     assert "EICAR" in job.scan.signature
     assert table_count(scanned, "users") == 0
     assert not job.result_available
-    quarantine = scanned.settings.data_dir / "stores" / "quarantine"
-    assert [p.stat().st_size for p in quarantine.rglob("*") if p.is_file()] == [len(content)]
+    quarantine = scanned.stores["quarantine"]
+    assert [quarantine.size(key) for key in quarantine.list_keys()] == [len(content)]
 
 
 def test_a_quarantined_job_offers_no_download_and_alerts_the_admins(

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -84,6 +85,11 @@ class Store(Protocol):
 
     def delete(self, key: str) -> None:
         """Remove the object; removing a missing object is not an error."""
+        ...
+
+    def list_keys(self, prefix: str = "") -> Iterator[str]:
+        """The keys of the objects under ``prefix`` (a folder such as ``"01ABC/"``), in no
+        particular order; unfinished writes are not objects."""
         ...
 
     def presigned_get(self, key: str, expires_at: datetime, file_name: str) -> str | None:

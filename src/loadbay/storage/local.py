@@ -72,6 +72,13 @@ class LocalStore:
     def delete(self, key: str) -> None:
         self.path(key).unlink(missing_ok=True)
 
+    def list_keys(self, prefix: str = "") -> Iterator[str]:
+        for path in self.root.rglob("*"):
+            if path.is_file() and not path.name.startswith(".part-"):
+                key = path.relative_to(self.root).as_posix()
+                if key.startswith(prefix):
+                    yield key
+
     def presigned_get(self, key: str, expires_at: datetime, file_name: str) -> str | None:
         return None
 

@@ -56,6 +56,9 @@ class MemoryStore:
     def delete(self, key: str) -> None:
         self.objects.pop(key, None)
 
+    def list_keys(self, prefix: str = "") -> Iterator[str]:
+        return iter([key for key in self.objects if key.startswith(prefix)])
+
     def presigned_get(self, key: str, expires_at: datetime, file_name: str) -> str | None:
         return None
 

@@ -516,6 +516,11 @@ class ObjectStore:
         assert isinstance(self._store, S3Store | GCSStore)
         return obstore.sign(self._store, "GET", key, expires_in)
 
+    def list_keys(self, prefix: str = "") -> Iterator[str]:
+        for batch in obstore.list(self._store, prefix=prefix or None, chunk_size=1000):
+            for meta in batch:
+                yield str(meta["path"])
+
     def presigned_put(self, key: str, expires_at: datetime) -> PresignedUpload | None:
         expires_in = _expires_in(expires_at)
         if self.storage == "az" and not self._signing:
