@@ -19,11 +19,13 @@ $(STAMP): requirements.lock pyproject.toml
 run: install
 	$(BIN)/loadbay serve
 
-# The whole suite, once on SQLite and once with the service and target databases on
-# PostgreSQL (tests that need no database run once).
+# The whole suite on SQLite; then every test that touches a database again with the
+# service and target databases on PostgreSQL; then the pipeline and API tests again with
+# every store in S3 (ministack) instead of local disk.
 test: install
 	$(BIN)/python -m pytest -p no:cacheprovider tests
 	LOADBAY_TEST_DB=postgresql $(BIN)/python -m pytest -p no:cacheprovider -m db tests
+	LOADBAY_TEST_STORES=s3 $(BIN)/python -m pytest -p no:cacheprovider -m db tests/integration tests/api
 
 bench: install
 	$(BIN)/python -m bench.import_bench

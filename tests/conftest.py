@@ -94,6 +94,34 @@ def database_urls(tmp_path: Path, request: pytest.FixtureRequest) -> tuple[str, 
     return service_url, target_url
 
 
+STORE_ROLES = ("incoming", "permanent", "quarantine", "results", "exports")
+# The stores every test's settings use when LOADBAY_TEST_STORES names an object store.
+_object_stores: dict[str, dict[str, Any]] = {}
+
+
+@pytest.fixture(autouse=True)
+def _stores_backend(request: pytest.FixtureRequest) -> Iterator[None]:
+    """With ``LOADBAY_TEST_STORES=s3`` (or ``azure``), every test that builds services
+    keeps all its files in a fresh bucket of the real server instead of on local disk."""
+    backend = os.environ.get("LOADBAY_TEST_STORES", "local")
+    if backend == "local" or "database_urls" not in request.fixturenames:
+        yield
+        return
+    server = request.getfixturevalue({"s3": "ministack", "azure": "azurite"}[backend])
+    bucket = server.create_bucket()
+    # Tests of loadbay's own signed links keep their results on local disk.
+    local_results = request.node.get_closest_marker("local_results") is not None
+    _object_stores.update(
+        {
+            role: {"url": server.url(bucket, role), **server.options()}
+            for role in STORE_ROLES
+            if not (local_results and role == "results")
+        }
+    )
+    yield
+    _object_stores.clear()
+
+
 def make_settings(
     data_dir: Path, database_urls: tuple[str, str], **sections: dict[str, Any]
 ) -> Settings:
@@ -103,6 +131,7 @@ def make_settings(
         "target": {"url": database_urls[1]},
         "auth": {"tokens": list(TOKENS.values())},
         "security": {"secret_key": "test-secret-key"},
+        "stores": dict(_object_stores),
     }
     for section, options in sections.items():
         values[section] = {**values.get(section, {}), **options}

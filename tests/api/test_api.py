@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
 from fastapi.testclient import TestClient
 
 from loadbay.api.app import create_app
@@ -19,6 +20,7 @@ from tests.api.support import USERS, assert_error, make_client, upload, wait_don
 from tests.conftest import auth, make_settings
 
 
+@pytest.mark.local_results
 def test_import_answers_202_at_once_then_completes_with_a_report(client: TestClient) -> None:
     response = upload(client)
     assert response.status_code == 202, response.text
@@ -69,6 +71,7 @@ def test_import_answers_202_at_once_then_completes_with_a_report(client: TestCli
     ]
 
 
+@pytest.mark.local_results
 def test_altered_or_expired_links_are_refused(client: TestClient) -> None:
     job_id = upload(client).json()["id"]
     wait_done(client, job_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 from tests.api.support import assert_error, upload, wait_done
@@ -22,6 +23,7 @@ def test_only_admins_read_the_audit_log(client: TestClient) -> None:
     assert_error(client.get("/api/v1/audit"), 401, "unauthorized")
 
 
+@pytest.mark.local_results
 def test_uploads_links_downloads_and_cancels_are_recorded(client: TestClient) -> None:
     job_id = upload(client).json()["id"]
     wait_done(client, job_id)

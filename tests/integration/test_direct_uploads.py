@@ -124,6 +124,7 @@ def test_uploads_never_completed_expire_and_their_objects_go(
 
 
 def test_local_disk_takes_no_direct_uploads(tmp_path: Path, database_urls: tuple[str, str]) -> None:
-    with running_services(tmp_path, database_urls) as services:
+    local = {"incoming": {"url": (tmp_path / "incoming").as_uri()}}
+    with running_services(tmp_path, database_urls, stores=local) as services:
         client = TestClient(create_app(services))
         assert_error(announce(client), 422, "direct_upload_unavailable")

@@ -55,6 +55,7 @@ def test_an_import_runs_end_to_end_on_object_storage(
     assert not local.exists() or not [p for p in local.rglob("*") if p.is_file()]
 
 
+@pytest.mark.local_results
 def test_switching_the_results_store_keeps_old_links_working(
     tmp_path: Path, database_urls: tuple[str, str], ministack: S3Server
 ) -> None:
