@@ -30,6 +30,7 @@ test: install
 bench: install
 	$(BIN)/python -m bench.import_bench
 	$(BIN)/python -m bench.scan_bench
+	$(BIN)/python -m bench.storage_bench
 
 lint: install
 	$(BIN)/ruff check src tests bench

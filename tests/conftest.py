@@ -17,7 +17,12 @@ import pytest
 
 from loadbay.config import Settings, load_settings
 
-pytest_plugins = ["tests.receivers", "tests.fixtures_clamd", "tests.fixtures_objects"]
+pytest_plugins = [
+    "tests.receivers",
+    "tests.fixtures_clamd",
+    "tests.fixtures_objects",
+    "tests.fixtures_rclone",
+]
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "LOADBAY_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"

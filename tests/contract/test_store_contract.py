@@ -1,9 +1,12 @@
-"""One contract every Store backend passes: memory, local disk, S3 (ministack), Azure (Azurite).
+"""One contract every Store backend passes: memory, local disk, S3 (ministack and
+``rclone serve s3``), Azure (Azurite).
 
-The servers come from ``tests/fixtures_objects.py``; without them the remote cases skip
-loudly (fail under ``CI=true``). Remote-only: presigned links (bytes and
-Content-Disposition without credentials, refused after expiry, refused when tampered) and
-the 200 MB flat-memory check.
+The servers come from ``tests/fixtures_objects.py`` and ``tests/fixtures_rclone.py``;
+without them the remote cases skip loudly (fail under ``CI=true``). Remote-only: presigned
+links (bytes and Content-Disposition without credentials, refused after expiry, refused
+when tampered) and the 200 MB flat-memory check. rclone implements everything this
+contract checks (its gaps, tagging, ranged GETs and If-None-Match, are not used by the
+Store protocol); it only refuses an expired link with 400 instead of 403.
 """
 
 from __future__ import annotations
@@ -26,8 +29,9 @@ from loadbay.storage.memory import MemoryStore
 from loadbay.storage.registry import StoreConfigError, open_store
 
 MiB = 1024 * 1024
-BACKENDS = ["memory", "local", "s3", "azure"]
-REMOTE = ["s3", "azure"]
+BACKENDS = ["memory", "local", "s3", "rclone", "azure"]
+REMOTE = ["s3", "rclone", "azure"]
+SERVER_FIXTURE = {"s3": "ministack", "rclone": "rclone", "azure": "azurite"}
 
 
 def make_store(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> Store:
@@ -35,7 +39,7 @@ def make_store(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> Sto
         return MemoryStore("contract")
     if kind == "local":
         return LocalStore(tmp_path / "store")
-    server = request.getfixturevalue("ministack" if kind == "s3" else "azurite")
+    server = request.getfixturevalue(SERVER_FIXTURE[kind])
     store: Store = server.store(prefix="some/prefix")
     return store
 
@@ -253,14 +257,22 @@ def test_presigned_get_serves_bytes_and_file_name(remote_store: Store) -> None:
     assert response.headers["content-disposition"] == 'attachment; filename="report-2026.csv"'
 
 
-def test_presigned_get_refused_after_expiry(remote_store: Store) -> None:
+def test_presigned_get_refused_after_expiry(
+    remote_store: Store, request: pytest.FixtureRequest
+) -> None:
     put(remote_store, "soon.csv", b"gone soon")
     url = remote_store.presigned_get("soon.csv", datetime.now(UTC) + timedelta(seconds=2), "s.csv")
     assert url is not None
     assert httpx.get(url).status_code == 200
     time.sleep(3.5)
     response = httpx.get(url)
-    assert response.status_code == 403, response.text
+    if request.node.callspec.params["remote_store"] == "rclone":
+        # rclone refuses an expired link with 400 AccessDenied ("The difference between the
+        # request time and the server's time exceeds the maximum allowed"), not 403.
+        assert response.status_code == 400, response.text
+        assert "<Code>AccessDenied</Code>" in response.text
+    else:
+        assert response.status_code == 403, response.text
 
 
 def test_presigned_get_refused_when_tampered(remote_store: Store) -> None:
@@ -276,6 +288,28 @@ def test_presigned_get_refused_when_tampered(remote_store: Store) -> None:
     other = url.replace("signed.csv%22", "other.csv%22")
     assert other != url
     assert httpx.get(other).status_code == 403
+
+
+def test_rclone_refuses_unsigned_and_badly_signed_requests(rclone: object) -> None:
+    """rclone checks SigV4 on every request: the rclone cases above ran signed."""
+    from obstore.exceptions import PermissionDeniedError
+
+    from tests.fixtures_rclone import RcloneS3Server
+
+    assert isinstance(rclone, RcloneS3Server)
+    store = rclone.store()
+    put(store, "private.csv", b"not for you")
+    bucket = store.container.split("/")[1]
+    url = f"{rclone.endpoint}/{bucket}/private.csv"
+    assert httpx.get(url, headers=rclone.sign("GET", urlsplit(url).path)).content == (
+        b"not for you"
+    )
+    unsigned = httpx.get(url)
+    assert unsigned.status_code in (400, 403), unsigned.text  # rclone 1.75 answers 400
+    assert b"not for you" not in unsigned.content
+    wrong = open_store("r", rclone.url(bucket), {**rclone.options(), "secret_access_key": "no"})
+    with pytest.raises(PermissionDeniedError, match="SignatureDoesNotMatch"):
+        get(wrong, "private.csv")
 
 
 # --- configuration -----------------------------------------------------------------------
