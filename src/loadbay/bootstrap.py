@@ -19,6 +19,7 @@ from sqlalchemy import Engine, text
 from loadbay.config import Settings
 from loadbay.datasets.registry import DatasetRegistry, load_registry
 from loadbay.db.audit import AuditRepository
+from loadbay.db.bucket_events import BucketEventRepository
 from loadbay.db.engine import make_engine
 from loadbay.db.jobs import JobRepository
 from loadbay.db.migrate import upgrade_to_head
@@ -35,6 +36,7 @@ from loadbay.security.keys import KeyRing, load_or_create_secret
 from loadbay.security.links import LinkSigner
 from loadbay.security.tokens import TokenGrant, TokenTable, load_or_create_admin_token
 from loadbay.services.audit import AuditService
+from loadbay.services.bucket_events import BucketEventService
 from loadbay.services.imports import ImportService
 from loadbay.services.jobs import JobService
 from loadbay.services.notifications import NotificationService
@@ -66,6 +68,7 @@ class Services:
     runner: ImportRunner
     job_repository: JobRepository
     stopping: threading.Event
+    bucket_events: BucketEventService
     scanning: bool = False
     housekeeping: list[Periodic] = field(default_factory=list)
     generated_token: TokenGrant | None = None
@@ -257,6 +260,9 @@ def build_services(
         runner=runner,
         job_repository=jobs,
         stopping=stopping,
+        bucket_events=BucketEventService(
+            settings.events, stores, settings.store_names, imports, BucketEventRepository(engine)
+        ),
         scanning=scanner is not None,
         generated_token=grant,
         generated_token_is_new=created,

@@ -235,5 +235,21 @@ def result(
     console.print(f"saved {target}")
 
 
+@app.command("events")
+def consume_events(
+    config: Annotated[Path | None, typer.Option(help="TOML settings file")] = None,
+) -> None:
+    """Start imports from S3 event notifications read off the configured SQS queue."""
+    from loadbay.config import load_settings
+    from loadbay.events_consumer import run_consumer
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = load_settings(config)
+    if not settings.events.sqs_queue_url:
+        console.print("events.sqs_queue_url is not set: no queue to consume", style="bold red")
+        raise typer.Exit(2)
+    run_consumer(settings)
+
+
 def main() -> None:
     app()

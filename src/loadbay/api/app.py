@@ -9,7 +9,16 @@ from fastapi import FastAPI
 
 from loadbay import __version__
 from loadbay.api.errors import install_error_handlers
-from loadbay.api.routes import audit, datasets, downloads, health, imports, jobs, uploads
+from loadbay.api.routes import (
+    audit,
+    datasets,
+    downloads,
+    events,
+    health,
+    imports,
+    jobs,
+    uploads,
+)
 from loadbay.bootstrap import Services
 
 
@@ -32,6 +41,6 @@ def create_app(services: Services) -> FastAPI:
     )
     app.state.services = services
     install_error_handlers(app)
-    for module in (imports, uploads, jobs, datasets, downloads, audit, health):
+    for module in (imports, uploads, jobs, datasets, downloads, audit, events, health):
         app.include_router(module.router)
     return app
