@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import httpx
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -56,8 +57,8 @@ def serve(
     if not services.scanning:
         console.print(
             "[bold red]WARNING: uploads are NOT scanned for malware[/] "
-            '([scanner] backend = "none"). Configure clamd before accepting files from '
-            "the public; see the README."
+            + escape('([scanner] backend = "none"). Configure clamd before accepting files ')
+            + "from the public; see the README."
         )
     console.print(f"loadbay listening on {settings.public_url} (data in {settings.data_dir})")
     app = create_app(services)

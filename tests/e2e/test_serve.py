@@ -99,6 +99,7 @@ def test_serve_without_tokens_creates_and_prints_an_admin_token(tmp_path: Path) 
         match = re.search(r"(lb_[\w-]{20,})", running.output())
         assert match, running.output()
         assert re.search(r"uploads\s+are\s+NOT\s+scanned", running.output())
+        assert re.search(r'\[scanner\]\s+backend\s+=\s+"none"', running.output())
         token = match.group(1)
         assert (tmp_path / ".loadbay" / "admin_token").stat().st_mode & 0o777 == 0o600
         headers = {"Authorization": f"Bearer {token}"}
