@@ -86,9 +86,11 @@ def _check(response: httpx.Response) -> Any:
         return response.json()
     try:
         error = response.json()["error"]
-        errors.print(f"[red]{response.status_code} {error['code']}[/]: {error['message']}")
+        errors.print(
+            f"[red]{response.status_code} {escape(error['code'])}[/]: {escape(error['message'])}"
+        )
     except (ValueError, KeyError, TypeError):
-        errors.print(f"[red]{response.status_code}[/]: {response.text[:500]}")
+        errors.print(f"[red]{response.status_code}[/]: {escape(response.text[:500])}")
     raise typer.Exit(1)
 
 
@@ -108,7 +110,7 @@ def _show_job(job: dict[str, Any]) -> None:
         "finished_at",
         "result_available",
     ):
-        table.add_row(key, str(job.get(key)))
+        table.add_row(key, escape(str(job.get(key))))  # values are user data, not markup
     progress = job["progress"]
     table.add_row(
         "progress", f"{progress['processed']}/{progress['total']} ({progress['percent']}%)"
@@ -116,8 +118,11 @@ def _show_job(job: dict[str, Any]) -> None:
     table.add_row(
         "counts", f"{job['counts']['success']} success, {job['counts']['failure']} failure"
     )
+    if job.get("scan"):
+        scan = job["scan"]
+        table.add_row("scan", escape(f"{scan['verdict']} {scan.get('signature') or ''}".strip()))
     if job.get("error"):
-        table.add_row("error", f"{job['error']['code']}: {job['error']['message']}")
+        table.add_row("error", escape(f"{job['error']['code']}: {job['error']['message']}"))
     console.print(table)
 
 
