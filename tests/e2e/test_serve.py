@@ -75,8 +75,8 @@ def test_cli_import_wait_list_show_and_result(server: Server, tmp_path: Path) ->
     assert job_id_text in listed.stdout
     assert "completed" in listed.stdout
     shown = cli(server, "jobs", "show", job_id_text)
-    assert shown.returncode == 0
-    assert "users.csv" in shown.stdout
+    assert shown.returncode == 0, shown.stderr
+    assert "users [b].csv" in shown.stdout
 
     target = tmp_path / "report.csv"
     saved = cli(server, "result", job_id_text, "-o", str(target))
