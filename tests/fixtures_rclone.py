@@ -72,6 +72,8 @@ class RcloneS3Server:
             "access_key_id": self.access_key_id,
             "secret_access_key": self.secret_access_key,
             "allow_http": True,
+            # rclone has no object tagging: PutObjectTagging would overwrite the object.
+            "tagging": False,
         }
 
     def url(self, bucket: str, prefix: str = "") -> str:

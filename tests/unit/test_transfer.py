@@ -42,3 +42,20 @@ def test_move_across_kinds_of_store_streams_the_bytes(tmp_path: Path) -> None:
     assert move_object(memory, "k", local, "deep/k") == len(DATA)
     assert read(local, "deep/k") == DATA
     assert not memory.exists("k")
+
+
+def test_metadata_travels_with_a_copy_and_stale_metadata_does_not_stay(tmp_path: Path) -> None:
+    one, two = LocalStore(tmp_path / "a"), LocalStore(tmp_path / "b")
+    memory = MemoryStore("m")
+    with one.open_write("k", {"origin": "upload"}) as writer:
+        writer.write(b"data")
+    with two.open_write("k", {"stale": "yes"}) as writer:
+        writer.write(b"old")
+    copy_object(one, "k", two, "k")
+    assert two.metadata("k") == {"origin": "upload"}
+    copy_object(two, "k", memory, "k")
+    assert memory.metadata("k") == {"origin": "upload"}
+    with one.open_write("plain", None) as writer:
+        writer.write(b"x")
+    copy_object(one, "plain", two, "k")
+    assert two.metadata("k") == {}

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from typing import BinaryIO
 
-from loadbay.storage.base import PresignedUpload, StoredRef
+from loadbay.storage.base import PresignedUpload, StoredRef, check_metadata, check_tags
 
 
 class _BufferWriter:
@@ -25,10 +25,13 @@ class _BufferWriter:
 
 class MemoryStore:
     storage = "memory"
+    supports_tags = True
 
     def __init__(self, container: str) -> None:
         self.container = container
         self.objects: dict[str, bytes] = {}
+        self.object_metadata: dict[str, dict[str, str]] = {}
+        self.object_tags: dict[str, dict[str, str]] = {}
 
     def ref(self, key: str) -> StoredRef:
         return StoredRef(self.storage, self.container, key)
@@ -40,10 +43,32 @@ class MemoryStore:
         yield io.BytesIO(self.objects[key])
 
     @contextmanager
-    def open_write(self, key: str) -> Iterator[_BufferWriter]:
+    def open_write(
+        self, key: str, metadata: Mapping[str, str] | None = None
+    ) -> Iterator[_BufferWriter]:
+        checked = check_metadata(metadata)
         writer = _BufferWriter()
         yield writer
         self.objects[key] = writer.buffer.getvalue()
+        self.object_metadata[key] = checked
+        self.object_tags.pop(key, None)
+
+    def _require(self, key: str) -> None:
+        if key not in self.objects:
+            raise FileNotFoundError(key)
+
+    def metadata(self, key: str) -> dict[str, str]:
+        self._require(key)
+        return dict(self.object_metadata.get(key, {}))
+
+    def tags(self, key: str) -> dict[str, str]:
+        self._require(key)
+        return dict(self.object_tags.get(key, {}))
+
+    def set_tags(self, key: str, tags: Mapping[str, str]) -> None:
+        checked = check_tags(tags)
+        self._require(key)
+        self.object_tags[key] = checked
 
     def size(self, key: str) -> int:
         if key not in self.objects:
@@ -55,6 +80,8 @@ class MemoryStore:
 
     def delete(self, key: str) -> None:
         self.objects.pop(key, None)
+        self.object_metadata.pop(key, None)
+        self.object_tags.pop(key, None)
 
     def list_keys(self, prefix: str = "") -> Iterator[str]:
         return iter([key for key in self.objects if key.startswith(prefix)])

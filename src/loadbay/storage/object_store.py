@@ -22,6 +22,17 @@ which is what makes the download carry ``Content-Disposition: attachment; filena
 Without a static key (S3 credentials from the environment) it falls back to ``obstore.sign``
 (no file name); an Azure store with only a SAS token cannot sign and returns ``None``. GCS
 uses ``obstore.sign`` (V4 signed URL, no file name; not tested here).
+
+Metadata and tags: user metadata goes out with the write as obstore attributes (any
+attribute key that is not a standard header becomes ``x-amz-meta-*`` on S3,
+``x-ms-meta-*`` on Azure, custom metadata on GCS) and comes back from a HEAD request
+(``obstore.get(..., head=True)``), minus the standard attributes. Tags are S3 object
+tagging through boto3 (``put_object_tagging``/``get_object_tagging`` on the full key) and
+Azure blob index tags through azure-storage-blob (``set_blob_tags``/``get_blob_tags``,
+which Azurite implements); GCS has no object tags (``UnsupportedOperation``). An
+S3-compatible server without object tagging cannot be detected (``rclone serve s3``
+answers PutObjectTagging by overwriting the object with the XML body!), so the S3 option
+``tagging = false`` makes ``tags``/``set_tags`` raise ``UnsupportedOperation`` instead.
 """
 
 from __future__ import annotations
@@ -41,11 +52,17 @@ from urllib.parse import quote, urlencode, urlsplit
 import obstore
 from obstore.store import AzureStore, GCSStore, S3Store
 
-from loadbay.storage.base import PresignedUpload, StoredRef
+from loadbay.storage.base import (
+    PresignedUpload,
+    StoredRef,
+    UnsupportedOperation,
+    check_metadata,
+    check_tags,
+)
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
-    from obstore import BytesStream, WritableFile
+    from obstore import Attributes, BytesStream, WritableFile
     from obstore.store import ClientConfig
 
 READ_CHUNK = 1024 * 1024
@@ -73,6 +90,7 @@ OPTIONS: dict[str, dict[str, type]] = {
         "session_token": _STRING,
         "allow_http": _BOOL,
         "virtual_hosted_style_request": _BOOL,
+        "tagging": _BOOL,
     },
     "az": {
         "endpoint": _STRING,
@@ -90,6 +108,18 @@ OPTIONS: dict[str, dict[str, type]] = {
     },
 }
 """The provider options each scheme accepts, with their TOML types."""
+
+STANDARD_ATTRIBUTES = frozenset(
+    {
+        "content-disposition",
+        "content-encoding",
+        "content-language",
+        "content-type",
+        "cache-control",
+        "storage-class",
+    }
+)
+"""obstore attributes that are HTTP headers, not user metadata."""
 
 
 def _check_options(name: str, scheme: str, options: Mapping[str, Any]) -> dict[str, Any]:
@@ -292,6 +322,14 @@ def parse_connection_string(name: str, value: str) -> dict[str, str]:
     return result
 
 
+def _raise_if_missing(error: Exception, key: str) -> None:
+    """``FileNotFoundError`` for a boto3 error that says the object does not exist."""
+    response = getattr(error, "response", None)
+    code = response.get("Error", {}).get("Code") if isinstance(response, dict) else None
+    if code in ("NoSuchKey", "NotFound", "404"):
+        raise FileNotFoundError(key) from error
+
+
 class _StreamReader(io.RawIOBase):
     """A raw binary stream over the chunks of one GET (one request, no ranges)."""
 
@@ -356,6 +394,12 @@ class ObjectStore:
         self.bucket = bucket
         self._name = name
         self._signing: dict[str, Any] = {}
+        self._s3_client_options: dict[str, Any] = {}
+        self._azure_client_options: dict[str, Any] = {}
+        self._tag_client: Any = None
+        self.supports_tags = scheme == "az" or (
+            scheme == "s3" and bool(checked.get("tagging", True))
+        )
         prefix = self.prefix or None
         self._store: S3Store | AzureStore | GCSStore
         if scheme == "s3":
@@ -411,6 +455,18 @@ class ObjectStore:
                 "secret_access_key": options["secret_access_key"],
                 "session_token": options.get("session_token"),
             }
+        client_options: dict[str, Any] = {"region_name": region}
+        if endpoint:
+            client_options["endpoint_url"] = endpoint
+        for option, argument in (
+            ("access_key_id", "aws_access_key_id"),
+            ("secret_access_key", "aws_secret_access_key"),
+            ("session_token", "aws_session_token"),
+        ):
+            if option in options:
+                client_options[argument] = options[option]
+        client_options["addressing_style"] = "virtual" if virtual else "path"
+        self._s3_client_options = client_options
         return store, where
 
     def _open_azure(
@@ -448,6 +504,12 @@ class ObjectStore:
                 "account_name": account,
                 "account_key": settings["account_key"],
             }
+            credential: Any = {"account_name": account, "account_key": settings["account_key"]}
+        elif "sas_token" in settings:
+            credential = settings["sas_token"].lstrip("?")
+        else:
+            credential = None  # the SDK's anonymous access; tags will be refused
+        self._azure_client_options = {"account_url": endpoint, "credential": credential}
         return store, f"{account}/{container}"
 
     def _path(self, key: str) -> str:
@@ -465,16 +527,100 @@ class ObjectStore:
             yield reader
 
     @contextmanager
-    def open_write(self, key: str) -> Iterator[_Writer]:
+    def open_write(self, key: str, metadata: Mapping[str, str] | None = None) -> Iterator[_Writer]:
+        checked = check_metadata(metadata)
+        attributes: Attributes = dict(checked)
         # WritableFile.__exit__ completes the (multipart) upload on a clean exit and
         # aborts it when the block raised: the object appears whole or not at all.
         with obstore.open_writer(
             self._store,
             _check_key(key),
+            attributes=attributes or None,
             buffer_size=WRITE_PART,
             max_concurrency=WRITE_CONCURRENCY,
         ) as handle:
             yield _Writer(handle)
+
+    def metadata(self, key: str) -> dict[str, str]:
+        result = obstore.get(self._store, _check_key(key), options={"head": True})
+        return {
+            str(name).lower(): value
+            for name, value in result.attributes.items()
+            if str(name).lower() not in STANDARD_ATTRIBUTES
+        }
+
+    def _require_tags(self) -> None:
+        if self.storage == "gs":
+            raise UnsupportedOperation("Google Cloud Storage has no object tags")
+        if not self.supports_tags:
+            raise UnsupportedOperation(
+                f"stores.{self._name}: tagging = false (the S3 server has no object tagging)"
+            )
+
+    def _s3_client(self) -> Any:
+        if self._tag_client is None:
+            import boto3  # type: ignore[import-untyped]
+            from botocore.config import Config  # type: ignore[import-untyped]
+
+            options = dict(self._s3_client_options)
+            config = Config(
+                s3={"addressing_style": options.pop("addressing_style")},
+                signature_version="s3v4",
+                request_checksum_calculation="when_required",
+                response_checksum_validation="when_required",
+            )
+            self._tag_client = boto3.client("s3", config=config, **options)
+        return self._tag_client
+
+    def _blob_client(self, key: str) -> Any:
+        try:
+            from azure.storage.blob import BlobServiceClient
+        except ImportError as error:  # pragma: no cover - a dependency of loadbay
+            raise UnsupportedOperation(
+                f"Azure blob tags need azure-storage-blob (pip install azure-storage-blob): {error}"
+            ) from error
+        if self._tag_client is None:
+            self._tag_client = BlobServiceClient(**self._azure_client_options)
+        return self._tag_client.get_blob_client(self.bucket, self._path(key))
+
+    def tags(self, key: str) -> dict[str, str]:
+        self._require_tags()
+        path = self._path(_check_key(key))
+        if self.storage == "s3":
+            client = self._s3_client()
+            try:
+                answer = client.get_object_tagging(Bucket=self.bucket, Key=path)
+            except Exception as error:
+                _raise_if_missing(error, key)
+                raise
+            return {str(tag["Key"]): str(tag["Value"]) for tag in answer.get("TagSet", [])}
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            found = self._blob_client(key).get_blob_tags()
+        except ResourceNotFoundError as error:
+            raise FileNotFoundError(key) from error
+        return {str(name): str(value) for name, value in found.items()}
+
+    def set_tags(self, key: str, tags: Mapping[str, str]) -> None:
+        checked = check_tags(tags)
+        self._require_tags()
+        path = self._path(_check_key(key))
+        if self.storage == "s3":
+            client = self._s3_client()
+            tag_set = [{"Key": name, "Value": value} for name, value in checked.items()]
+            try:
+                client.put_object_tagging(Bucket=self.bucket, Key=path, Tagging={"TagSet": tag_set})
+            except Exception as error:
+                _raise_if_missing(error, key)
+                raise
+            return
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            self._blob_client(key).set_blob_tags(checked)
+        except ResourceNotFoundError as error:
+            raise FileNotFoundError(key) from error
 
     def size(self, key: str) -> int:
         return int(obstore.head(self._store, _check_key(key))["size"])
