@@ -22,6 +22,7 @@ pytest_plugins = [
     "tests.fixtures_clamd",
     "tests.fixtures_objects",
     "tests.fixtures_rclone",
+    "tests.fixtures_gcs",
 ]
 
 POSTGRES_ADMIN_URL = os.environ.get(
