@@ -86,9 +86,10 @@ class Services:
         ]
         for task in self.housekeeping:
             task.start()
-        for job_id in self.job_repository.unfinished([JobKind.IMPORT]):
-            log.info("resuming job %s", job_id)
-            self.executor.submit(job_id)
+        if self.executor.resumes_on_start:
+            for job_id in self.job_repository.unfinished([JobKind.IMPORT]):
+                log.info("resuming job %s", job_id)
+                self.executor.submit(job_id)
         self.started = True
 
     def stop(self) -> None:
@@ -222,7 +223,11 @@ def build_services(
         notifications,
     )
     executor = open_executor(
-        executor_backend or settings.executor.backend, runner.run, settings.executor.concurrency
+        executor_backend or settings.executor.backend,
+        runner.run,
+        settings.executor.concurrency,
+        settings.executor.broker_url,
+        settings.executor.queue,
     )
     imports = ImportService(
         jobs, stores["incoming"], keys, datasets, executor, limits.max_upload_bytes, audit

@@ -241,6 +241,35 @@ def result(
     console.print(f"saved {target}")
 
 
+@app.command()
+def worker(
+    config: Annotated[Path | None, typer.Option(help="TOML settings file")] = None,
+    concurrency: Annotated[int | None, typer.Option(help="Jobs run at once")] = None,
+) -> None:
+    """Run jobs queued by `serve` (executor.backend = celery)."""
+    from loadbay.bootstrap import build_services, tune_garbage_collector
+    from loadbay.config import load_settings
+    from loadbay.executors.celery import run_worker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = load_settings(config)
+    if settings.executor.backend != "celery" or not settings.executor.broker_url:
+        errors.print("loadbay worker needs executor.backend = celery and executor.broker_url")
+        raise typer.Exit(2)
+    services = build_services(settings)
+    services.start()
+    tune_garbage_collector()
+    try:
+        run_worker(
+            settings.executor.broker_url,
+            settings.executor.queue,
+            services.runner.run,
+            concurrency or settings.executor.concurrency,
+        )
+    finally:
+        services.stop()
+
+
 @app.command("events")
 def consume_events(
     config: Annotated[Path | None, typer.Option(help="TOML settings file")] = None,

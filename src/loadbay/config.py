@@ -75,6 +75,7 @@ class StoreSettings(BaseModel):
 class ExecutorSettings(_Section):
     backend: str = "inprocess"
     broker_url: str = ""
+    queue: str = "loadbay"  # the broker queue jobs go through (Celery)
     concurrency: int = Field(default=2, ge=1, le=64)
     batch_rows: int = Field(default=20_000, ge=1)
 

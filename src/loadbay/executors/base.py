@@ -18,6 +18,10 @@ class Executor(Protocol):
     >>> executor.submit("01JD...")  # doctest: +SKIP
     """
 
+    resumes_on_start: bool
+    """Whether the service resubmits unfinished jobs when it starts (a broker that
+    redelivers unacknowledged jobs makes that unnecessary)."""
+
     def start(self) -> None: ...
 
     def submit(self, job_id: str) -> None:
@@ -29,15 +33,25 @@ class Executor(Protocol):
         ...
 
 
-def open_executor(backend: str, handler: JobHandler, concurrency: int) -> Executor:
+def open_executor(
+    backend: str,
+    handler: JobHandler,
+    concurrency: int,
+    broker_url: str = "",
+    queue: str = "loadbay",
+) -> Executor:
     if backend == "inprocess":
         from loadbay.executors.inprocess import InProcessExecutor
 
         return InProcessExecutor(handler, concurrency)
+    if backend == "celery":
+        from loadbay.executors.celery import CeleryExecutor
+
+        return CeleryExecutor(broker_url, queue)
     if backend == "manual":
         from loadbay.executors.manual import ManualExecutor
 
         return ManualExecutor(handler)
     raise ExecutorConfigError(
-        f"executor.backend: unknown backend {backend!r} (known: inprocess, manual)"
+        f"executor.backend: unknown backend {backend!r} (known: inprocess, celery, manual)"
     )

@@ -13,6 +13,8 @@ log = logging.getLogger(__name__)
 class InProcessExecutor:
     """At most ``concurrency`` jobs run at once; the rest wait in order of submission."""
 
+    resumes_on_start = True
+
     def __init__(self, handler: JobHandler, concurrency: int) -> None:
         self._handler = handler
         self._concurrency = concurrency

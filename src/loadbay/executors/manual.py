@@ -6,6 +6,8 @@ from loadbay.executors.base import JobHandler
 
 
 class ManualExecutor:
+    resumes_on_start = True
+
     def __init__(self, handler: JobHandler) -> None:
         self._handler = handler
         self.pending: list[str] = []
