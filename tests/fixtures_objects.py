@@ -260,7 +260,7 @@ def install_azurite(out: IO[str]) -> bool:
 
 @pytest.fixture(scope="session")
 def ministack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
-    """ministack serving S3 on 127.0.0.1:<free port> for the session."""
+    """ministack serving S3 and SQS on 127.0.0.1:<free port> for the session."""
     binary = find_ministack()
     if binary is None:
         unavailable("ministack is not installed (pip install ministack)")
@@ -271,7 +271,7 @@ def ministack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
         **os.environ,
         "BIND_HOST": "127.0.0.1",
         "GATEWAY_PORT": str(port),
-        "SERVICES": "s3",
+        "SERVICES": "s3,sqs",
         "STATE_DIR": str(directory / "state"),
     }
     process = ServerProcess("ministack", [binary], env, directory, port)

@@ -35,7 +35,7 @@ from loadbay.services.bucket_events import (
 )
 from loadbay.storage.object_store import ObjectStore
 from tests.conftest import auth, make_settings
-from tests.fixtures_objects import S3Server, ServerProcess, find_ministack, free_port
+from tests.fixtures_objects import S3Server
 from tests.helpers import csv_bytes, running_services, target_rows
 
 USERS = csv_bytes(
@@ -43,32 +43,6 @@ USERS = csv_bytes(
 )
 ROLES = ("incoming", "permanent", "quarantine", "results", "exports")
 KEY = "drop/Ünïcode report 1.csv"  # inside the incoming store (prefix "incoming/")
-
-
-@pytest.fixture(scope="module")
-def s3_sqs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
-    """ministack with S3 and SQS (the shared ``ministack`` fixture starts S3 only)."""
-    from tests.conftest import unavailable
-
-    binary = find_ministack()
-    if binary is None:
-        unavailable("ministack is not installed (pip install ministack)")
-    assert binary is not None
-    directory = tmp_path_factory.mktemp("ministack-sqs")
-    port = free_port()
-    env = {
-        **os.environ,
-        "BIND_HOST": "127.0.0.1",
-        "GATEWAY_PORT": str(port),
-        "SERVICES": "s3,sqs",
-        "STATE_DIR": str(directory / "state"),
-    }
-    process = ServerProcess("ministack-sqs", [binary], env, directory, port)
-    process.start()
-    try:
-        yield S3Server(process)
-    finally:
-        process.stop()
 
 
 def s3_event(
@@ -156,9 +130,9 @@ def bay(
 
 
 def test_an_event_imports_the_object_it_names(
-    tmp_path: Path, database_urls: tuple[str, str], s3_sqs: S3Server
+    tmp_path: Path, database_urls: tuple[str, str], ministack: S3Server
 ) -> None:
-    with bay(tmp_path, database_urls, s3_sqs) as b:
+    with bay(tmp_path, database_urls, ministack) as b:
         event = b.put()
         assert "+" in event["Records"][0]["s3"]["object"]["key"]
         assert "%C3%9C" in event["Records"][0]["s3"]["object"]["key"]
@@ -178,9 +152,9 @@ def test_an_event_imports_the_object_it_names(
 
 
 def test_the_same_event_twice_starts_one_job(
-    tmp_path: Path, database_urls: tuple[str, str], s3_sqs: S3Server
+    tmp_path: Path, database_urls: tuple[str, str], ministack: S3Server
 ) -> None:
-    with bay(tmp_path, database_urls, s3_sqs) as b:
+    with bay(tmp_path, database_urls, ministack) as b:
         event = b.put()
         (first,) = b.events.handle(event)
         (second,) = b.events.handle(json.dumps(event))
@@ -193,9 +167,9 @@ def test_the_same_event_twice_starts_one_job(
 
 
 def test_concurrent_deliveries_start_one_job(
-    tmp_path: Path, database_urls: tuple[str, str], s3_sqs: S3Server
+    tmp_path: Path, database_urls: tuple[str, str], ministack: S3Server
 ) -> None:
-    with bay(tmp_path, database_urls, s3_sqs) as b:
+    with bay(tmp_path, database_urls, ministack) as b:
         event = b.put()
         barrier = threading.Barrier(6)
         outcomes: list[Outcome] = []
@@ -213,9 +187,9 @@ def test_concurrent_deliveries_start_one_job(
 
 
 def test_two_writes_of_one_key_are_two_events(
-    tmp_path: Path, database_urls: tuple[str, str], s3_sqs: S3Server
+    tmp_path: Path, database_urls: tuple[str, str], ministack: S3Server
 ) -> None:
-    with bay(tmp_path, database_urls, s3_sqs) as b:
+    with bay(tmp_path, database_urls, ministack) as b:
         first = b.put()
         second = b.put(data=USERS + b"U3,Cy,c@example.org\r\n")
         assert (
@@ -232,9 +206,9 @@ def test_two_writes_of_one_key_are_two_events(
 
 
 def test_a_claim_left_by_a_crash_is_taken_over(
-    tmp_path: Path, database_urls: tuple[str, str], s3_sqs: S3Server
+    tmp_path: Path, database_urls: tuple[str, str], ministack: S3Server
 ) -> None:
-    with bay(tmp_path, database_urls, s3_sqs) as b:
+    with bay(tmp_path, database_urls, ministack) as b:
         event = b.put()
         repository = BucketEventRepository(b.services.engine)
         identity = parse_records(event)[0].identity
@@ -265,12 +239,12 @@ def test_a_claim_left_by_a_crash_is_taken_over(
 def test_events_outside_the_rules_are_ignored(
     tmp_path: Path,
     database_urls: tuple[str, str],
-    s3_sqs: S3Server,
+    ministack: S3Server,
     key: str,
     name: str,
     reason: str,
 ) -> None:
-    with bay(tmp_path, database_urls, s3_sqs) as b:
+    with bay(tmp_path, database_urls, ministack) as b:
         event = s3_event(b.bucket, f"incoming/{key}", len(USERS), "e1", name=name)
         (result,) = b.events.handle(event)
         assert (result.outcome, result.reason) == (Outcome.IGNORED, reason)
@@ -280,9 +254,9 @@ def test_events_outside_the_rules_are_ignored(
 
 
 def test_test_events_and_minio_names_and_errors(
-    tmp_path: Path, database_urls: tuple[str, str], s3_sqs: S3Server
+    tmp_path: Path, database_urls: tuple[str, str], ministack: S3Server
 ) -> None:
-    with bay(tmp_path, database_urls, s3_sqs) as b:
+    with bay(tmp_path, database_urls, ministack) as b:
         test_event = {
             "Service": "Amazon S3",
             "Event": "s3:TestEvent",
@@ -307,9 +281,9 @@ def test_test_events_and_minio_names_and_errors(
 
 
 def test_an_event_for_a_bucket_no_store_holds_is_skipped(
-    tmp_path: Path, database_urls: tuple[str, str], s3_sqs: S3Server
+    tmp_path: Path, database_urls: tuple[str, str], ministack: S3Server
 ) -> None:
-    with bay(tmp_path, database_urls, s3_sqs) as b:
+    with bay(tmp_path, database_urls, ministack) as b:
         event = s3_event("someone-elses-bucket", "incoming/drop/users.csv", 10, "e1")
         (result,) = b.events.handle(event)
         assert (result.outcome, result.reason) == (Outcome.IGNORED, "no_store")
@@ -319,7 +293,9 @@ def test_an_event_for_a_bucket_no_store_holds_is_skipped(
         with running_services(
             tmp_path / "again",
             database_urls,
-            stores={"incoming": {"url": s3_sqs.url(b.bucket, "incoming"), **s3_sqs.options()}},
+            stores={
+                "incoming": {"url": ministack.url(b.bucket, "incoming"), **ministack.options()}
+            },
             events={"rules": rules},
         ) as services:
             (result,) = Bay(services, b.bucket).events.handle(outside)
@@ -332,9 +308,9 @@ def _client(b: Bay) -> TestClient:
 
 
 def test_the_http_endpoint_is_for_admins(
-    tmp_path: Path, database_urls: tuple[str, str], s3_sqs: S3Server
+    tmp_path: Path, database_urls: tuple[str, str], ministack: S3Server
 ) -> None:
-    with bay(tmp_path, database_urls, s3_sqs) as b, _client(b) as client:
+    with bay(tmp_path, database_urls, ministack) as b, _client(b) as client:
         body = json.dumps(b.put()).encode()
         url = "/api/v1/events/s3"
         assert client.post(url, content=body).status_code == 401
@@ -355,21 +331,21 @@ def test_the_http_endpoint_is_for_admins(
 
 
 def test_the_sqs_consumer_imports_and_deletes_the_message(
-    tmp_path: Path, database_urls: tuple[str, str], s3_sqs: S3Server
+    tmp_path: Path, database_urls: tuple[str, str], ministack: S3Server
 ) -> None:
-    sqs = _sqs(s3_sqs)
+    sqs = _sqs(ministack)
     queue_url: str = sqs.create_queue(
         QueueName=f"events-{os.getpid()}-{time.monotonic_ns()}",
         Attributes={"VisibilityTimeout": "2"},
     )["QueueUrl"]
     events = {
         "sqs_queue_url": queue_url,
-        "sqs_endpoint": s3_sqs.endpoint,
+        "sqs_endpoint": ministack.endpoint,
         "sqs_access_key_id": "test",
         "sqs_secret_access_key": "test",
         "wait_seconds": 1,
     }
-    with bay(tmp_path, database_urls, s3_sqs, **events) as b:
+    with bay(tmp_path, database_urls, ministack, **events) as b:
         body = json.dumps(b.put())
         sqs.send_message(QueueUrl=queue_url, MessageBody=body)
         sqs.send_message(QueueUrl=queue_url, MessageBody=body)  # delivered twice
@@ -402,15 +378,15 @@ def test_the_sqs_consumer_imports_and_deletes_the_message(
 
 
 def test_loadbay_events_runs_the_consumer_and_its_imports(
-    tmp_path: Path, database_urls: tuple[str, str], s3_sqs: S3Server
+    tmp_path: Path, database_urls: tuple[str, str], ministack: S3Server
 ) -> None:
     """``run_consumer`` (the ``loadbay events`` command) with the in-process executor."""
-    sqs = _sqs(s3_sqs)
+    sqs = _sqs(ministack)
     queue_url: str = sqs.create_queue(QueueName=f"cli-{os.getpid()}-{time.monotonic_ns()}")[
         "QueueUrl"
     ]
-    bucket = s3_sqs.create_bucket()
-    stores = {role: {"url": s3_sqs.url(bucket, role), **s3_sqs.options()} for role in ROLES}
+    bucket = ministack.create_bucket()
+    stores = {role: {"url": ministack.url(bucket, role), **ministack.options()} for role in ROLES}
     settings = make_settings(
         tmp_path / "data",
         database_urls,
@@ -418,13 +394,13 @@ def test_loadbay_events_runs_the_consumer_and_its_imports(
         events={
             "rules": RULES,
             "sqs_queue_url": queue_url,
-            "sqs_endpoint": s3_sqs.endpoint,
+            "sqs_endpoint": ministack.endpoint,
             "sqs_access_key_id": "test",
             "sqs_secret_access_key": "test",
             "wait_seconds": 1,
         },
     )
-    incoming = ObjectStore("incoming", s3_sqs.url(bucket, "incoming"), s3_sqs.options())
+    incoming = ObjectStore("incoming", ministack.url(bucket, "incoming"), ministack.options())
     with incoming.open_write(KEY) as writer:
         writer.write(USERS)
     event = s3_event(bucket, f"incoming/{KEY}", len(USERS), hashlib.md5(USERS).hexdigest())
@@ -451,9 +427,9 @@ def test_loadbay_events_runs_the_consumer_and_its_imports(
 
 
 def test_a_message_that_fails_stays_on_the_queue(
-    tmp_path: Path, database_urls: tuple[str, str], s3_sqs: S3Server
+    tmp_path: Path, database_urls: tuple[str, str], ministack: S3Server
 ) -> None:
-    sqs = _sqs(s3_sqs)
+    sqs = _sqs(ministack)
     queue_url: str = sqs.create_queue(
         QueueName=f"failing-{os.getpid()}-{time.monotonic_ns()}",
         Attributes={"VisibilityTimeout": "1"},
