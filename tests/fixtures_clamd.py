@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -35,6 +34,7 @@ from typing import IO, Any
 import pytest
 
 from tests.conftest import unavailable
+from tests.processes import log_tail, stop_by_pid
 
 APT_PACKAGES = ("clamav-daemon", "clamav")
 READY_TIMEOUT_S = 30.0
@@ -197,22 +197,13 @@ class ClamdServer:
     def stop(self) -> None:
         """Stop clamd by its PID (SIGTERM, then SIGKILL) and wait for it; idempotent."""
         process, self._process = self._process, None
-        if process is not None:
-            if process.poll() is None:
-                os.kill(process.pid, signal.SIGTERM)
-            try:
-                process.wait(STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                os.kill(process.pid, signal.SIGKILL)
-                process.wait()
+        stop_by_pid(process, STOP_TIMEOUT_S)
         if self._log is not None:
             self._log.close()
             self._log = None
 
     def log_tail(self, lines: int = 30) -> str:
-        if not self.log_path.exists():
-            return "(no log)"
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        return log_tail(self.log_path, lines)
 
     def __enter__(self) -> ClamdServer:
         self.start()

@@ -24,7 +24,6 @@ import hmac
 import os
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -38,6 +37,7 @@ import httpx
 import pytest
 
 from tests.conftest import unavailable
+from tests.processes import log_tail, stop_by_pid
 
 if TYPE_CHECKING:
     from loadbay.storage.object_store import ObjectStore
@@ -109,22 +109,13 @@ class ServerProcess:
 
     def stop(self) -> None:
         process, self._process = self._process, None
-        if process is not None:
-            if process.poll() is None:
-                os.kill(process.pid, signal.SIGTERM)
-            try:
-                process.wait(STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                os.kill(process.pid, signal.SIGKILL)
-                process.wait()
+        stop_by_pid(process, STOP_TIMEOUT_S)
         if self._log is not None:
             self._log.close()
             self._log = None
 
     def log_tail(self, lines: int = 30) -> str:
-        if not self.log_path.exists():
-            return "(no log)"
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        return log_tail(self.log_path, lines)
 
 
 class S3Server:
