@@ -19,7 +19,6 @@ Rerun: ``.venv/bin/python -m bench.scan_bench`` (``--size-mib 50`` for a quick r
 from __future__ import annotations
 
 import argparse
-import random
 import socket
 import struct
 import sys
@@ -30,33 +29,16 @@ from pathlib import Path
 
 from tests.fixtures_clamd import APT_PACKAGES, ClamdServer, find_clamd
 
+from bench._common import MIB, BenchError, random_file
 from loadbay.scanners import ScannerUnavailable, ScanVerdict
 from loadbay.scanners.clamd import ClamdScanner
 
-DATA_DIR = Path(__file__).resolve().parent / ".data"
-MIB = 1024 * 1024
 CHUNK = MIB
 RATIO_GOAL = 0.8
 
 
-class BenchError(RuntimeError):
-    """Something broke: the run is not a measurement."""
-
-
 def data_file(size_mib: int) -> Path:
-    """``size_mib`` MiB of seeded random bytes, written once and then reused."""
-    path = DATA_DIR / f"scan_v1_{size_mib}mib.bin"
-    if path.exists() and path.stat().st_size == size_mib * MIB:
-        return path
-    DATA_DIR.mkdir(parents=True, exist_ok=True)
-    print(f"generating {path} ...", flush=True)
-    partial = path.with_suffix(".partial")
-    rng = random.Random(20261122)
-    with partial.open("wb") as f:
-        for _ in range(size_mib):
-            f.write(rng.randbytes(MIB))
-    partial.replace(path)
-    return path
+    return random_file("scan_v1", size_mib)
 
 
 def raw_instream(server: ClamdServer, transport: str, path: Path) -> None:

@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import random
 import shutil
 import sys
 import tempfile
@@ -45,35 +44,18 @@ from pathlib import Path
 
 import psutil
 
+from bench._common import MIB, BenchError, random_file
 from loadbay.storage.base import Store
 from loadbay.storage.local import LocalStore
 
-DATA_DIR = Path(__file__).resolve().parent / ".data"
-MIB = 1024 * 1024
 CHUNK = 8 * MIB
 RSS_FLAT_MIB = 64
 BACKENDS = ("local", "s3", "azure")
 KEY = "bench/object.bin"
 
 
-class BenchError(RuntimeError):
-    """Something broke: the run is not a measurement."""
-
-
 def data_file(size_mib: int) -> Path:
-    """``size_mib`` MiB of seeded random bytes, written once and then reused."""
-    path = DATA_DIR / f"storage_v1_{size_mib}mib.bin"
-    if path.exists() and path.stat().st_size == size_mib * MIB:
-        return path
-    DATA_DIR.mkdir(parents=True, exist_ok=True)
-    print(f"generating {path} ...", flush=True)
-    partial = path.with_suffix(".partial")
-    rng = random.Random(20261122)
-    with partial.open("wb") as f:
-        for _ in range(size_mib):
-            f.write(rng.randbytes(MIB))
-    partial.replace(path)
-    return path
+    return random_file("storage_v1", size_mib)
 
 
 def same_file(a: Path, b: Path) -> bool:
