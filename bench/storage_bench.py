@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import shutil
 import sys
 import tempfile
@@ -177,22 +176,14 @@ def _started(start: Callable[[], None], label: str) -> None:
 def s3_backend(work: Path) -> Iterator[Backend]:
     import boto3  # type: ignore[import-untyped,unused-ignore]
     from botocore.config import Config  # type: ignore[import-untyped,unused-ignore]
-    from tests.fixtures_objects import S3Server, ServerProcess, find_ministack, free_port
+    from tests.fixtures_objects import S3Server, find_ministack, ministack_process
 
     binary = find_ministack()
     if binary is None:
         raise BenchError("ministack is not installed (pip install ministack)")
     directory = work / "ministack"
     directory.mkdir()
-    port = free_port()
-    env = {
-        **os.environ,
-        "BIND_HOST": "127.0.0.1",
-        "GATEWAY_PORT": str(port),
-        "SERVICES": "s3",
-        "STATE_DIR": str(directory / "state"),
-    }
-    process = ServerProcess("ministack", [binary], env, directory, port)
+    process = ministack_process(binary, directory)
     _started(process.start, "ministack")
     try:
         server = S3Server(process)
@@ -229,8 +220,7 @@ def azure_backend(work: Path) -> Iterator[Backend]:
     from tests.fixtures_objects import (
         AZURITE_BIN,
         AzuriteServer,
-        ServerProcess,
-        free_port,
+        azurite_process,
         install_azurite,
     )
 
@@ -238,20 +228,7 @@ def azure_backend(work: Path) -> Iterator[Backend]:
         raise BenchError("azurite is not installed (npm install azurite)")
     directory = work / "azurite"
     directory.mkdir()
-    port = free_port()
-    command = [
-        str(AZURITE_BIN),
-        "--blobHost",
-        "127.0.0.1",
-        "--blobPort",
-        str(port),
-        "--location",
-        str(directory / "data"),
-        "--skipApiVersionCheck",
-        "--disableTelemetry",
-        "--silent",
-    ]
-    process = ServerProcess("azurite", command, dict(os.environ), directory, port)
+    process = azurite_process(directory)
     _started(process.start, "azurite")
     try:
         server = AzuriteServer(process)

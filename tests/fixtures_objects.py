@@ -249,14 +249,8 @@ def install_azurite(out: IO[str]) -> bool:
     return AZURITE_BIN.exists()
 
 
-@pytest.fixture(scope="session")
-def ministack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
-    """ministack serving S3 and SQS on 127.0.0.1:<free port> for the session."""
-    binary = find_ministack()
-    if binary is None:
-        unavailable("ministack is not installed (pip install ministack)")
-    assert binary is not None
-    directory = tmp_path_factory.mktemp("ministack")
+def ministack_process(binary: str, directory: Path) -> ServerProcess:
+    """ministack serving S3 and SQS on a free port of 127.0.0.1 (not started yet)."""
     port = free_port()
     env = {
         **os.environ,
@@ -265,7 +259,36 @@ def ministack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
         "SERVICES": "s3,sqs",
         "STATE_DIR": str(directory / "state"),
     }
-    process = ServerProcess("ministack", [binary], env, directory, port)
+    return ServerProcess("ministack", [binary], env, directory, port)
+
+
+def azurite_process(directory: Path) -> ServerProcess:
+    """Azurite's blob service on a free port of 127.0.0.1 (not started yet)."""
+    port = free_port()
+    command = [
+        str(AZURITE_BIN),
+        "--blobHost",
+        "127.0.0.1",
+        "--blobPort",
+        str(port),
+        "--location",
+        str(directory / "data"),
+        "--skipApiVersionCheck",
+        "--disableTelemetry",
+        "--silent",
+    ]
+    return ServerProcess("azurite", command, dict(os.environ), directory, port)
+
+
+@pytest.fixture(scope="session")
+def ministack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """ministack serving S3 and SQS on 127.0.0.1:<free port> for the session."""
+    binary = find_ministack()
+    if binary is None:
+        unavailable("ministack is not installed (pip install ministack)")
+    assert binary is not None
+    directory = tmp_path_factory.mktemp("ministack")
+    process = ministack_process(binary, directory)
     process.start()
     try:
         yield S3Server(process)
@@ -284,20 +307,7 @@ def azurite(
         if not installed:
             unavailable(f"azurite is not installed (npm install --prefix {NODE_TOOLS} azurite)")
     directory = tmp_path_factory.mktemp("azurite")
-    port = free_port()
-    command = [
-        str(AZURITE_BIN),
-        "--blobHost",
-        "127.0.0.1",
-        "--blobPort",
-        str(port),
-        "--location",
-        str(directory / "data"),
-        "--skipApiVersionCheck",
-        "--disableTelemetry",
-        "--silent",
-    ]
-    process = ServerProcess("azurite", command, dict(os.environ), directory, port)
+    process = azurite_process(directory)
     process.start()
     try:
         yield AzuriteServer(process)
