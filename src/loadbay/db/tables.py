@@ -110,3 +110,26 @@ bucket_events = Table(
     Column("job_id", String(26)),
     Column("received_at", DateTime(timezone=True), nullable=False),
 )
+
+# The steps of each job (see ``db/steps.py``): what runs, where, and what it found.
+job_steps = Table(
+    "job_steps",
+    metadata,
+    Column("job_id", String(26), primary_key=True),
+    Column("name", String(32), primary_key=True),
+    Column("phase", Integer, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("ready_at", DateTime(timezone=True)),
+    Column("enqueued_at", DateTime(timezone=True)),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("lease_owner", String(64)),
+    Column("lease_expires_at", DateTime(timezone=True)),
+    Column("processed", BigInteger, nullable=False, default=0),
+    Column("success", BigInteger, nullable=False, default=0),
+    Column("failure", BigInteger, nullable=False, default=0),
+    Column("spec", Text),
+    Column("result", Text),
+    Column("error", Text),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("ix_job_steps_state_ready_at", "state", "ready_at"),
+)
