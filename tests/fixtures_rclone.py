@@ -74,6 +74,8 @@ class RcloneS3Server:
             "allow_http": True,
             # rclone has no object tagging: PutObjectTagging would overwrite the object.
             "tagging": False,
+            # rclone answers a ranged GET with the whole object.
+            "ranged_reads": False,
         }
 
     def url(self, bucket: str, prefix: str = "") -> str:

@@ -99,6 +99,18 @@ def test_write_then_read_small(store: Store) -> None:
         assert reader.read(10) == b""
 
 
+def test_byte_ranges(store: Store) -> None:
+    data = b"".join(blocks(3 * MiB + 17))
+    put(store, "ranged.bin", data)
+    for start, end in [(0, 10), (5, 5), (MiB - 3, 2 * MiB + 5), (3 * MiB, None), (0, None)]:
+        with store.open_read("ranged.bin", start, end) as reader:
+            assert reader.read() == data[start:end], (start, end)
+    with store.open_read("ranged.bin", 10, 20) as reader:
+        assert reader.read(4) == data[10:14]
+        assert reader.read() == data[14:20]
+        assert reader.read(1) == b""
+
+
 def test_write_then_read_empty(store: Store) -> None:
     put(store, "empty", b"")
     assert store.size("empty") == 0

@@ -25,13 +25,17 @@ keeps them (see :func:`check_metadata` and :func:`check_tags`).
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import BinaryIO, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, BinaryIO, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 
 class UnsupportedOperation(NotImplementedError):
@@ -148,8 +152,12 @@ class Store(Protocol):
         """The reference to keep for ``key`` in this store."""
         ...
 
-    def open_read(self, key: str) -> AbstractContextManager[BinaryIO]:
-        """A binary file object reading the object from the start."""
+    def open_read(
+        self, key: str, start: int = 0, end: int | None = None
+    ) -> AbstractContextManager[BinaryIO]:
+        """A binary file object reading the object's bytes from ``start`` up to ``end``
+        (exclusive; ``None``: to the end), so that workers can each read a part of one
+        file; ``FileNotFoundError`` if it does not exist."""
         ...
 
     def open_write(
@@ -199,3 +207,47 @@ class Store(Protocol):
         """A signed URL a client may upload ``key`` to directly, or None if the store
         cannot take direct uploads (local disk)."""
         ...
+
+
+class RangeReader(io.RawIOBase):
+    """At most ``length`` bytes of ``inner``, read from where it stands: a byte range of
+    a stream that has already skipped (or seeked to) the range's start."""
+
+    def __init__(self, inner: BinaryIO, length: int | None) -> None:
+        self._inner = inner
+        self._left = length
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        target = memoryview(buffer).cast("B")
+        if self._left is not None:
+            target = target[: self._left]
+        if not len(target):
+            return 0
+        count = self._inner.readinto(target)  # type: ignore[attr-defined]
+        if self._left is not None:
+            self._left -= count
+        return int(count)
+
+
+def skip_bytes(stream: BinaryIO, count: int) -> None:
+    """Read and drop ``count`` bytes (for a stream that cannot seek)."""
+    while count > 0:
+        dropped = len(stream.read(min(count, 1 << 20)))
+        if not dropped:
+            return
+        count -= dropped
+
+
+def byte_range(stream: BinaryIO, start: int, end: int | None) -> BinaryIO:
+    """``stream`` (at offset 0) cut to ``[start, end)``: seeks when it can."""
+    if start:
+        if stream.seekable():
+            stream.seek(start)
+        else:
+            skip_bytes(stream, start)
+    if end is None:
+        return stream
+    return io.BufferedReader(RangeReader(stream, max(0, end - start)), 1 << 20)

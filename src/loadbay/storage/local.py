@@ -17,7 +17,13 @@ from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
-from loadbay.storage.base import PresignedUpload, StoredRef, check_metadata, check_tags
+from loadbay.storage.base import (
+    PresignedUpload,
+    StoredRef,
+    byte_range,
+    check_metadata,
+    check_tags,
+)
 
 META_DIR = ".meta"
 """The folder under the root that holds the sidecar files (no key may start with it)."""
@@ -87,9 +93,9 @@ class LocalStore:
         return StoredRef(self.storage, self.container, key)
 
     @contextmanager
-    def open_read(self, key: str) -> Iterator[BinaryIO]:
+    def open_read(self, key: str, start: int = 0, end: int | None = None) -> Iterator[BinaryIO]:
         with self.path(key).open("rb") as handle:
-            yield handle
+            yield byte_range(handle, start, end)
 
     @contextmanager
     def open_write(

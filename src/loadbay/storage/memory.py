@@ -37,10 +37,10 @@ class MemoryStore:
         return StoredRef(self.storage, self.container, key)
 
     @contextmanager
-    def open_read(self, key: str) -> Iterator[BinaryIO]:
+    def open_read(self, key: str, start: int = 0, end: int | None = None) -> Iterator[BinaryIO]:
         if key not in self.objects:
             raise FileNotFoundError(key)
-        yield io.BytesIO(self.objects[key])
+        yield io.BytesIO(self.objects[key][start:end])
 
     @contextmanager
     def open_write(
