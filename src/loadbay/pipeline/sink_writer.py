@@ -1,10 +1,10 @@
 """Writes an import's valid rows to the sink on a thread of their own.
 
 Checking rows is mostly polars work, which runs without the GIL; writing them is
-``executemany``, whose driver releases the GIL while the database works on each row.
-On a thread of its own the writer overlaps the checking on a second core (``make
-bench``: about 20% faster than writing inline). At most two batches wait for the
-writer; the importer counts a batch as done (progress, counts) only once it is
+``executemany`` (SQLite) or ``COPY`` (PostgreSQL), whose drivers release the GIL while
+the database works. On a thread of its own the writer overlaps the checking on a second
+core (``make bench``: about 20% faster than writing inline). At most two batches wait
+for the writer; the importer counts a batch as done (progress, counts) only once it is
 committed, and batches are committed in order.
 """
 
@@ -48,7 +48,7 @@ class SinkWriter:
                 return
             assert values is not None
             try:
-                self._sink.upsert(self._columns, self._updated, values.rows())
+                self._sink.upsert(self._columns, self._updated, values)
             except BaseException as error:
                 self._failure = error
                 return

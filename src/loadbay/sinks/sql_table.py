@@ -1,5 +1,9 @@
 """A dataset's records as rows of a SQL table in the target database, upserted by key
-(``INSERT ... ON CONFLICT``). The table is created if missing."""
+(``INSERT ... ON CONFLICT``). The table is created if missing.
+
+One ``executemany`` over the batch's rows, which SQLite runs in-process at about 3 µs a
+row.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import threading
 from collections.abc import Collection, Iterator, Sequence
 from typing import Any
 
+import polars as pl
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -43,7 +48,8 @@ def _chunks(items: Sequence[str], size: int = _LOOKUP_CHUNK) -> Iterator[Sequenc
 
 
 class SqlTableSink:
-    """One dataset's table. Statements are built once per column set."""
+    """One dataset's table, written with ``executemany``. Statements are built once per
+    column set."""
 
     def __init__(self, engine: Engine, table: Table, key: str) -> None:
         self._engine = engine
@@ -66,14 +72,12 @@ class SqlTableSink:
             self._statements[(columns, updated)] = statement
         return statement
 
-    def upsert(
-        self, columns: Sequence[str], updated: Sequence[str], rows: Sequence[Sequence[Any]]
-    ) -> None:
-        if not rows:
+    def upsert(self, columns: Sequence[str], updated: Sequence[str], rows: pl.DataFrame) -> None:
+        if rows.height == 0:
             return
         statement = self._upsert_sql(tuple(columns), tuple(updated))
         with self._engine.begin() as connection:
-            connection.exec_driver_sql(statement, [tuple(row) for row in rows])
+            connection.exec_driver_sql(statement, rows.select(columns).rows())
 
     def _conflict_action(self, updated: tuple[str, ...]) -> str:
         q = self._quote
