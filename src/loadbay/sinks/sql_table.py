@@ -1,8 +1,9 @@
 """A dataset's records as rows of a SQL table in the target database, upserted by key
 (``INSERT ... ON CONFLICT``). The table is created if missing.
 
-One ``executemany`` over the batch's rows, which SQLite runs in-process at about 3 µs a
-row.
+This is the generic path (SQLite, the default target): one ``executemany`` over the
+batch's rows, which SQLite runs in-process at about 3 µs a row. A PostgreSQL target gets
+:class:`~loadbay.sinks.postgres.PostgresTableSink` instead, which writes with ``COPY``.
 """
 
 from __future__ import annotations
@@ -113,9 +114,16 @@ class SqlTarget:
             sink = self._sinks.get(dataset.name)
             if sink is None:
                 table = self._table(dataset)
-                sink = SqlTableSink(self._engine, table, dataset.key)
+                sink = self._sink_class()(self._engine, table, dataset.key)
                 self._sinks[dataset.name] = sink
             return sink
+
+    def _sink_class(self) -> type[SqlTableSink]:
+        if self._engine.dialect.name == "postgresql":
+            from loadbay.sinks.postgres import PostgresTableSink  # imports this module
+
+            return PostgresTableSink
+        return SqlTableSink
 
     def _table(self, dataset: Dataset) -> Table:
         table = Table(
