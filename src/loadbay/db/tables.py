@@ -48,6 +48,16 @@ jobs = Table(
     Index("ix_jobs_tenant_owner_id", "tenant", "owner", "id"),
     Index("ix_jobs_tenant_id", "tenant", "id"),
     Index("ix_jobs_status", "status"),
+    # Job lists (migration 0005): one per filter, ending in id, per tenant and for all.
+    Index("ix_jobs_kind_id", "kind", "id"),
+    Index("ix_jobs_status_id", "status", "id"),
+    Index("ix_jobs_dataset_id", "dataset", "id"),
+    Index("ix_jobs_id_created_at", "id", "created_at"),
+    Index("ix_jobs_tenant_kind_id", "tenant", "kind", "id"),
+    Index("ix_jobs_tenant_status_id", "tenant", "status", "id"),
+    Index("ix_jobs_tenant_dataset_id", "tenant", "dataset", "id"),
+    Index("ix_jobs_tenant_id_created_at", "tenant", "id", "created_at"),
+    Index("ix_jobs_tenant_owner_id_created_at", "tenant", "owner", "id", "created_at"),
 )
 
 # Append-only: the application inserts and reads, never updates or deletes.
