@@ -100,7 +100,7 @@ def database_urls(tmp_path: Path, request: pytest.FixtureRequest) -> tuple[str, 
     return service_url, target_url
 
 
-STORE_ROLES = ("incoming", "permanent", "quarantine", "results", "exports")
+STORE_ROLES = ("incoming", "permanent", "quarantine", "results", "exports", "work")
 # The stores every test's settings use when LOADBAY_TEST_STORES names an object store.
 _object_stores: dict[str, dict[str, Any]] = {}
 

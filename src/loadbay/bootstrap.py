@@ -11,6 +11,7 @@ import gc
 import logging
 import threading
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
@@ -24,12 +25,18 @@ from loadbay.db.engine import make_engine
 from loadbay.db.jobs import JobRepository
 from loadbay.db.migrate import upgrade_to_head
 from loadbay.db.notifications import AttemptRepository
+from loadbay.db.steps import StepRepository
 from loadbay.db.uploads import UploadRepository
 from loadbay.domain.jobs import JobKind
 from loadbay.domain.principals import Principal
 from loadbay.executors.base import Executor, open_executor
+from loadbay.observability import Metrics, Readiness, service_readiness
+from loadbay.observability.collectors import job_counts
+from loadbay.observability.queues import celery_queue_depth
+from loadbay.pipeline.import_context import ImportDeps, ImportSettings
+from loadbay.pipeline.import_flow import ImportFlow
 from loadbay.pipeline.records import CsvLimits
-from loadbay.pipeline.runner import ImportRunner, RunnerSettings
+from loadbay.pipeline.runner import RetryPolicy, StepRunner
 from loadbay.pipeline.scanning import ScanPolicy, ScanStage
 from loadbay.scanners import Scanner, open_scanner
 from loadbay.security.keys import KeyRing, load_or_create_secret
@@ -41,6 +48,7 @@ from loadbay.services.imports import ImportService
 from loadbay.services.jobs import JobService
 from loadbay.services.notifications import NotificationService
 from loadbay.services.periodic import Periodic
+from loadbay.services.recovery import StepRecovery
 from loadbay.services.uploads import UploadService
 from loadbay.sinks.sql_table import SqlTarget
 from loadbay.storage.registry import StoreRegistry, open_store
@@ -65,10 +73,14 @@ class Services:
     notifications: NotificationService
     uploads: UploadService
     executor: Executor
-    runner: ImportRunner
+    runner: StepRunner
+    recovery: StepRecovery
+    step_repository: StepRepository
     job_repository: JobRepository
     stopping: threading.Event
     bucket_events: BucketEventService
+    metrics: Metrics
+    readiness: Readiness
     scanning: bool = False
     housekeeping: list[Periodic] = field(default_factory=list)
     generated_token: TokenGrant | None = None
@@ -76,20 +88,27 @@ class Services:
     started: bool = field(default=False)
 
     def start(self) -> None:
-        """Start the workers and resume every job a stopped process left unfinished."""
+        """Start the workers and the recovery sweep, which resumes every job a stopped
+        process left unfinished."""
         if self.started:
             return
         self.notifications.start()
         self.executor.start()
+        if self.executor.runs_steps_here:
+            # Every step is run by this process, and none runs yet: what a stopped
+            # process left running is due again now.
+            self.step_repository.expire_leases("")
         self.housekeeping = [
-            Periodic("upload-expiry", 60, self.uploads.expire_overdue, self.stopping)
+            Periodic("upload-expiry", 60, self.uploads.expire_overdue, self.stopping),
+            Periodic(
+                "step-recovery",
+                self.settings.executor.sweep_interval_seconds,
+                self.recovery.sweep,
+                self.stopping,
+            ),
         ]
         for task in self.housekeeping:
             task.start()
-        if self.executor.resumes_on_start:
-            for job_id in self.job_repository.unfinished([JobKind.IMPORT]):
-                log.info("resuming job %s", job_id)
-                self.executor.submit(job_id)
         self.started = True
 
     def stop(self) -> None:
@@ -187,6 +206,8 @@ def build_services(
             scanner_settings.url,
             timeout=scanner_settings.timeout_seconds,
         )
+    backend = executor_backend or settings.executor.backend
+    metrics = _build_metrics(settings, engine, backend)
     scan_stage = ScanStage(
         scanner,
         ScanPolicy(
@@ -202,35 +223,37 @@ def build_services(
         audit,
         stopping,
         alert=notifications.admin_alert,
+        on_verdict=metrics.scan_verdict,
     )
-    runner = ImportRunner(
-        jobs,
-        stores,
-        keys,
-        datasets,
-        SqlTarget(target_engine),
-        RunnerSettings(
-            work_dir=data_dir / "work",
-            csv_limits=CsvLimits(
-                max_field_chars=limits.max_field_chars,
-                max_line_chars=max(limits.max_field_chars * 8, 1_048_576),
-                max_columns=limits.max_columns,
+    steps = StepRepository(engine, settings.executor.lease_seconds, settings.executor.max_attempts)
+    runner, executor, recovery = _build_runner(
+        settings,
+        executor_backend,
+        ImportDeps(
+            jobs=jobs,
+            steps=steps,
+            stores=stores,
+            keys=keys,
+            datasets=datasets,
+            target=SqlTarget(target_engine),
+            settings=ImportSettings(
+                scratch_dir=data_dir / "work",
+                csv_limits=CsvLimits(
+                    max_field_chars=limits.max_field_chars,
+                    max_line_chars=max(limits.max_field_chars * 8, 1_048_576),
+                    max_columns=limits.max_columns,
+                ),
+                batch_rows=settings.executor.batch_rows,
+                chunk_bytes=settings.executor.chunk_bytes,
             ),
-            batch_rows=settings.executor.batch_rows,
+            today=lambda: datetime.now(UTC).date(),
         ),
-        stopping,
         scan_stage,
         notifications,
-    )
-    executor = open_executor(
-        executor_backend or settings.executor.backend,
-        runner.run,
-        settings.executor.concurrency,
-        settings.executor.broker_url,
-        settings.executor.queue,
+        stopping,
     )
     imports = ImportService(
-        jobs, stores["incoming"], keys, datasets, executor, limits.max_upload_bytes, audit
+        jobs, stores["incoming"], keys, datasets, runner.start, limits.max_upload_bytes, audit
     )
     return Services(
         settings=settings,
@@ -263,12 +286,80 @@ def build_services(
         notifications=notifications,
         executor=executor,
         runner=runner,
+        recovery=recovery,
+        step_repository=steps,
         job_repository=jobs,
         stopping=stopping,
         bucket_events=BucketEventService(
             settings.events, stores, settings.store_names, imports, BucketEventRepository(engine)
         ),
+        metrics=metrics,
+        readiness=_build_readiness(settings, engine, stores, backend),
         scanning=scanner is not None,
         generated_token=grant,
         generated_token_is_new=created,
     )
+
+
+def _build_runner(
+    settings: Settings,
+    executor_backend: str | None,
+    imports: ImportDeps,
+    scan_stage: ScanStage,
+    notifications: NotificationService,
+    stopping: threading.Event,
+) -> tuple[StepRunner, Executor, StepRecovery]:
+    """The step runner, the executor that carries its steps, and the recovery sweep.
+
+    The runner sends the steps that become ready through the executor, and the executor
+    hands each step it carries back to the runner: the send is bound once both exist."""
+    config = settings.executor
+    executor: Executor | None = None
+
+    def send(job_id: str, step: str) -> None:
+        assert executor is not None
+        executor.submit(job_id, step)
+
+    runner = StepRunner(
+        imports.jobs,
+        imports.steps,
+        {JobKind.IMPORT: ImportFlow(imports, scan_stage)},
+        notifications,
+        stopping,
+        send,
+        config.lease_seconds,
+        RetryPolicy(first_delay=config.retry_delay_seconds),
+    )
+    executor = open_executor(
+        executor_backend or config.backend,
+        runner.run,
+        config.concurrency,
+        config.broker_url,
+        config.queue,
+    )
+    recovery = StepRecovery(
+        imports.jobs, imports.steps, runner, send, config.redeliver_after_seconds
+    )
+    return runner, executor, recovery
+
+
+def _build_metrics(settings: Settings, engine: Engine, backend: str) -> Metrics:
+    """The process's metrics; the jobs and the queue are read at scrape time."""
+    metrics = Metrics()
+    metrics.watch_jobs(lambda: job_counts(engine))
+    executor = settings.executor
+    if backend == "celery" and executor.broker_url:
+        broker, queue = executor.broker_url, executor.queue
+        metrics.watch_queue(queue, lambda: celery_queue_depth(broker, queue))
+    return metrics
+
+
+def _build_readiness(
+    settings: Settings, engine: Engine, stores: StoreRegistry, backend: str
+) -> Readiness:
+    """``/readyz``: the service database, the broker (Celery) and every store."""
+    broker = None
+    if backend == "celery":
+        broker = (settings.executor.broker_url, settings.executor.queue)
+    named = {name: stores[name] for name in settings.store_names}
+    return service_readiness(engine, named, broker)

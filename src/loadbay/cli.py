@@ -5,7 +5,6 @@ Client commands take ``--url``/``--token`` or ``LOADBAY_URL``/``LOADBAY_TOKEN``.
 
 from __future__ import annotations
 
-import logging
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -44,9 +43,10 @@ def serve(
     from loadbay.api.app import create_app
     from loadbay.bootstrap import build_services, tune_garbage_collector
     from loadbay.config import load_settings
+    from loadbay.observability import configure_logging
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = load_settings(config, server__host=host, server__port=port)
+    configure_logging(settings.logging.format, settings.logging.level)
     services = build_services(settings)
     if services.generated_token is not None:
         state = "created" if services.generated_token_is_new else "kept"
@@ -67,7 +67,7 @@ def serve(
         app,
         host=settings.server.host,
         port=settings.server.port,
-        log_level="info",
+        log_config=None,  # uvicorn's loggers go through configure_logging's handler
         timeout_graceful_shutdown=30,
     )
 
@@ -250,13 +250,22 @@ def worker(
     from loadbay.bootstrap import build_services, tune_garbage_collector
     from loadbay.config import load_settings
     from loadbay.executors.celery import run_worker
+    from loadbay.observability import configure_logging
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = load_settings(config)
+    configure_logging(settings.logging.format, settings.logging.level)
     if settings.executor.backend != "celery" or not settings.executor.broker_url:
         errors.print("loadbay worker needs executor.backend = celery and executor.broker_url")
         raise typer.Exit(2)
     services = build_services(settings)
+    if settings.metrics.worker_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(
+            settings.metrics.worker_port,
+            settings.metrics.worker_host,
+            registry=services.metrics.process_registry,
+        )
     services.start()
     tune_garbage_collector()
     try:
@@ -277,9 +286,10 @@ def consume_events(
     """Start imports from S3 event notifications read off the configured SQS queue."""
     from loadbay.config import load_settings
     from loadbay.events_consumer import run_consumer
+    from loadbay.observability import configure_logging
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = load_settings(config)
+    configure_logging(settings.logging.format, settings.logging.level)
     if not settings.events.sqs_queue_url:
         console.print("events.sqs_queue_url is not set: no queue to consume", style="bold red")
         raise typer.Exit(2)

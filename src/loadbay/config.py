@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-STORE_NAMES = ("incoming", "permanent", "quarantine", "results", "exports")
+STORE_NAMES = ("incoming", "permanent", "quarantine", "results", "exports", "work")
 
 
 class _Section(BaseModel):
@@ -67,7 +67,7 @@ class StoreSettings(BaseModel):
 
     model_config = ConfigDict(extra="allow")
     url: str = ""
-    # A store under another name than the five roles, kept only so that references
+    # A store under another name than the six roles, kept only so that references
     # to its objects (e.g. old result files) still resolve after a switch.
     retired: bool = False
 
@@ -78,6 +78,16 @@ class ExecutorSettings(_Section):
     queue: str = "loadbay"  # the broker queue jobs go through (Celery)
     concurrency: int = Field(default=2, ge=1, le=64)
     batch_rows: int = Field(default=20_000, ge=1)
+    # A file larger than this is cut into chunks that workers import in parallel.
+    chunk_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
+    # A running step's lease: renewed every third of it; a worker silent for longer is
+    # taken for dead and its step runs again elsewhere.
+    lease_seconds: float = Field(default=60, gt=0)
+    max_attempts: int = Field(default=3, ge=1)  # then the step is dead and the job fails
+    retry_delay_seconds: float = Field(default=5, ge=0)  # after a failed attempt, doubling
+    # A step sent but not started within this long is sent again (a lost message).
+    redeliver_after_seconds: float = Field(default=300, gt=0)
+    sweep_interval_seconds: float = Field(default=5, gt=0)  # how often that is checked
 
 
 class ExportsSettings(_Section):
@@ -151,6 +161,25 @@ class EventSettings(_Section):
     wait_seconds: int = Field(default=20, ge=0, le=20)  # long polling
 
 
+class MetricsSettings(_Section):
+    # `loadbay worker` serves its own Prometheus metrics on this port; 0: it does not.
+    worker_port: int = Field(default=0, ge=0, le=65535)
+    worker_host: str = "0.0.0.0"  # the address it listens on
+
+
+class LoggingSettings(_Section):
+    format: Literal["text", "json"] = "text"  # json: one object per line
+    level: str = "INFO"
+
+    @field_validator("level")
+    @classmethod
+    def _known_level(cls, level: str) -> str:
+        named = level.upper()
+        if named not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            raise ValueError("one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return named
+
+
 class AuthSettings(_Section):
     tokens: list[TokenSettings] = Field(default_factory=list)
 
@@ -177,6 +206,8 @@ class Settings(BaseSettings):
     uploads: UploadSettings = Field(default_factory=UploadSettings)
     events: EventSettings = Field(default_factory=EventSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)
 
     @field_validator("stores")
     @classmethod
@@ -191,7 +222,7 @@ class Settings(BaseSettings):
 
     @property
     def store_names(self) -> list[str]:
-        """The five roles, then the retired stores."""
+        """The six roles, then the retired stores."""
         return [*STORE_NAMES, *(n for n in self.stores if n not in STORE_NAMES)]
 
     @classmethod

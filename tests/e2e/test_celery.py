@@ -110,7 +110,7 @@ def test_workers_run_the_jobs_serve_enqueues(tmp_path: Path, config: Path, worke
         assert job["status"] == "completed", job
         assert job["counts"] == {"success": 0, "failure": 50}
         worked = worker.read_text("utf-8", "replace")
-        assert "Task loadbay.run_job[" in worked, "the worker ran it"
+        assert "Task loadbay.run_step[" in worked, "the worker ran it"
         assert "succeeded" in worked
     finally:
         server.stop()

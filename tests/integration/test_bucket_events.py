@@ -163,7 +163,7 @@ def test_the_same_event_twice_starts_one_job(
         assert second.job_id == first.job_id
         executor = b.services.executor
         assert isinstance(executor, ManualExecutor)
-        assert executor.pending == [first.job_id]
+        assert executor.pending == [(first.job_id, "scan")]
 
 
 def test_concurrent_deliveries_start_one_job(

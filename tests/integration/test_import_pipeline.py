@@ -192,9 +192,9 @@ def test_running_a_job_twice_is_harmless(services: Services) -> None:
         [USER_HEADER, ["U1", "A", "", "a@example.org", "", ""], ["U2", "", "", "", "", ""]]
     )
     job = submit(services, "user", data)
-    services.runner.run(job.id)
+    services.runner.run_job(job.id)
     services.job_repository.transition(job.id, JobStatus.PROCESSING)  # as if interrupted
-    services.runner.run(job.id)
+    services.runner.run_job(job.id)
     finished = services.job_repository.get(job.id)
     assert finished is not None
     assert finished.status is JobStatus.COMPLETED

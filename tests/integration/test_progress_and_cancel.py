@@ -35,7 +35,7 @@ def test_progress_is_stored_at_least_every_second_and_never_goes_down(
     services: Services,
 ) -> None:
     job = submit(services, "user", _big_file())
-    worker = threading.Thread(target=services.runner.run, args=(job.id,))
+    worker = threading.Thread(target=services.runner.run_job, args=(job.id,))
     worker.start()
     seen: list[tuple[float, int]] = []
     while worker.is_alive():
@@ -60,7 +60,7 @@ def test_progress_is_stored_at_least_every_second_and_never_goes_down(
 
 def test_cancel_stops_a_running_import_at_the_next_batch(services: Services) -> None:
     job = submit(services, "user", _big_file())
-    worker = threading.Thread(target=services.runner.run, args=(job.id,))
+    worker = threading.Thread(target=services.runner.run_job, args=(job.id,))
     worker.start()
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -85,7 +85,7 @@ def test_cancel_stops_a_running_import_at_the_next_batch(services: Services) -> 
 def test_a_job_cancelled_before_it_runs_never_runs(services: Services) -> None:
     job = submit(services, "user", _big_file())
     services.jobs.cancel(ALICE, job.id)
-    services.runner.run(job.id)
+    services.runner.run_job(job.id)
     final = services.job_repository.get(job.id)
     assert final is not None
     assert final.status is JobStatus.CANCELLED
@@ -118,26 +118,27 @@ def test_while_the_file_is_read_progress_counts_bytes_then_rows(services: Servic
     assert again.progress.processed == 200, "rows never go down"
 
 
-def test_a_first_reading_stores_bytes_read(services: Services) -> None:
-    from loadbay.db.jobs import JobRepository
+def test_a_first_reading_stores_bytes_read(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from loadbay.domain.jobs import Counts, Progress
 
     stored: list[Progress] = []
+    repository = services.job_repository
+    record = repository.record_progress
 
-    class RecordingJobs(JobRepository):
-        def record_progress(
-            self,
-            job_id: str,
-            progress: Progress,
-            counts: Counts,
-            running: Sequence[JobStatus] = (JobStatus.PROCESSING,),
-        ) -> bool:
-            stored.append(progress)
-            return super().record_progress(job_id, progress, counts, running)
+    def recording(
+        job_id: str,
+        progress: Progress,
+        counts: Counts,
+        running: Sequence[JobStatus] = (JobStatus.PROCESSING,),
+    ) -> bool:
+        stored.append(progress)
+        return record(job_id, progress, counts, running)
 
-    services.runner._jobs = RecordingJobs(services.engine)
+    monkeypatch.setattr(repository, "record_progress", recording)
     job = submit(services, "user", _big_file())
-    services.runner.run(job.id)
+    services.runner.run_job(job.id)
     assert stored[0].total is None, stored[:3]
     assert stored[0].processed > 0
     rows = [p for p in stored if p.total is not None]

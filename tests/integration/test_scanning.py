@@ -160,7 +160,7 @@ def test_a_job_waiting_for_the_scanner_can_be_cancelled(
         tmp_path, database_urls, scanner=scanner, scanner_settings=settings
     ) as services:
         job = submit(services, "user", USERS)
-        worker = threading.Thread(target=services.runner.run, args=(job.id,))
+        worker = threading.Thread(target=services.runner.run_job, args=(job.id,))
         worker.start()
         while not scanner.scanned:
             time.sleep(0.01)

@@ -103,7 +103,7 @@ def test_a_quarantined_job_offers_no_download_and_alerts_the_admins(
         notifications=notifications,
     ) as services:
         job = submit(services, "user", eicar())
-        services.runner.run(job.id)
+        services.runner.run_job(job.id)
         client = TestClient(create_app(services))  # no lifespan: the services already run
         path = f"/api/v1/jobs/{job.id}"
         shown = client.get(path, headers=auth("alice")).json()
@@ -126,7 +126,7 @@ def test_a_job_waits_while_clamd_is_down_and_completes_when_it_returns(
         clamd.stop()
         try:
             job = submit(services, "user", users(20))
-            worker = threading.Thread(target=services.runner.run, args=(job.id,))
+            worker = threading.Thread(target=services.runner.run_job, args=(job.id,))
             worker.start()
             time.sleep(1.0)
             waiting = services.job_repository.get(job.id)

@@ -233,7 +233,7 @@ def test_store_urls_default_inside_the_data_dir(tmp_path: Path) -> None:
     assert settings.store_url("results") == (tmp_path / "stores" / "results").as_uri()
     assert settings.database_url == f"sqlite:///{tmp_path / 'loadbay.sqlite'}"
     assert settings.target_url == f"sqlite:///{tmp_path / 'target.sqlite'}"
-    assert set(STORE_NAMES) == {"incoming", "permanent", "quarantine", "results", "exports"}
+    assert set(STORE_NAMES) == {"incoming", "permanent", "quarantine", "results", "exports", "work"}
 
 
 def test_secret_key_may_be_one_string(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from loadbay.api.routes import (
     health,
     imports,
     jobs,
+    metrics,
     uploads,
 )
 from loadbay.bootstrap import Services
@@ -41,6 +42,6 @@ def create_app(services: Services) -> FastAPI:
     )
     app.state.services = services
     install_error_handlers(app)
-    for module in (imports, uploads, jobs, datasets, downloads, audit, events, health):
+    for module in (imports, uploads, jobs, datasets, downloads, audit, events, health, metrics):
         app.include_router(module.router)
     return app

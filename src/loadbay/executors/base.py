@@ -1,11 +1,15 @@
-"""The Executor protocol and the choice of backend by ``[executor] backend``."""
+"""The Executor protocol and the choice of backend by ``[executor] backend``.
+
+What crosses the boundary is a job id and a step name, nothing more: the worker reads
+everything else from the service database (see ``domain/steps.py``)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Protocol
 
-JobHandler = Callable[[str], None]
+StepHandler = Callable[[str, str], None]
+"""Runs one step: ``handler(job_id, step_name)``."""
 
 
 class ExecutorConfigError(ValueError):
@@ -13,29 +17,29 @@ class ExecutorConfigError(ValueError):
 
 
 class Executor(Protocol):
-    """Runs ``handler(job_id)`` for submitted jobs, in the background.
+    """Runs ``handler(job_id, step)`` for submitted steps, in the background.
 
-    >>> executor.submit("01JD...")  # doctest: +SKIP
+    >>> executor.submit("01JD...", "decide/00003")  # doctest: +SKIP
     """
 
-    resumes_on_start: bool
-    """Whether the service resubmits unfinished jobs when it starts (a broker that
-    redelivers unacknowledged jobs makes that unnecessary)."""
+    runs_steps_here: bool
+    """Whether this process runs the steps it submits (then every lease of a running
+    step is its own, and a restart may end them at once)."""
 
     def start(self) -> None: ...
 
-    def submit(self, job_id: str) -> None:
-        """Queue the job; returns at once."""
+    def submit(self, job_id: str, step: str) -> None:
+        """Queue the step; returns at once. Delivery is at least once."""
         ...
 
     def shutdown(self) -> None:
-        """Stop taking jobs and wait for the running ones to reach a safe point."""
+        """Stop taking steps and wait for the running ones to reach a safe point."""
         ...
 
 
 def open_executor(
     backend: str,
-    handler: JobHandler,
+    handler: StepHandler,
     concurrency: int,
     broker_url: str = "",
     queue: str = "loadbay",

@@ -1,18 +1,20 @@
 """Celery: the API process only records and enqueues; ``loadbay worker`` processes run
 the jobs, on as many hosts as the broker reaches (Redis, RabbitMQ or SQS).
 
-The message is the job id and nothing more: a worker reloads everything else from
-the service database. Tasks are acknowledged late, one prefetched at a time, and
-rejected (so redelivered) when a worker dies mid-task; the runner makes a rerun safe.
+The message is a job id and a step name, nothing more: a worker reloads everything
+else from the service database. Tasks are acknowledged late, one prefetched at a time,
+and rejected (so redelivered) when a worker dies mid-task. Delivery is a wake-up call,
+not the record of what is left to do: a lost or duplicated message costs time, never
+data (see ``domain/steps.py``).
 """
 
 from __future__ import annotations
 
 from celery import Celery  # type: ignore[import-untyped]
 
-from loadbay.executors.base import JobHandler
+from loadbay.executors.base import StepHandler
 
-TASK = "loadbay.run_job"
+TASK = "loadbay.run_step"
 
 
 def make_celery_app(broker_url: str, queue: str) -> Celery:
@@ -30,9 +32,9 @@ def make_celery_app(broker_url: str, queue: str) -> Celery:
 
 
 class CeleryExecutor:
-    """Enqueues job ids; runs nothing in this process."""
+    """Enqueues steps; runs nothing in this process."""
 
-    resumes_on_start = False  # the broker redelivers unacknowledged jobs itself
+    runs_steps_here = False
 
     def __init__(self, broker_url: str, queue: str) -> None:
         if not broker_url:
@@ -42,20 +44,20 @@ class CeleryExecutor:
     def start(self) -> None:
         pass
 
-    def submit(self, job_id: str) -> None:
-        self.app.send_task(TASK, args=[job_id])
+    def submit(self, job_id: str, step: str) -> None:
+        self.app.send_task(TASK, args=[job_id, step])
 
     def shutdown(self) -> None:
         self.app.close()
 
 
-def run_worker(broker_url: str, queue: str, handler: JobHandler, concurrency: int) -> None:
-    """Run a Celery worker that hands each job id to ``handler`` (blocks until stopped)."""
+def run_worker(broker_url: str, queue: str, handler: StepHandler, concurrency: int) -> None:
+    """Run a Celery worker that hands each step to ``handler`` (blocks until stopped)."""
     app = make_celery_app(broker_url, queue)
 
     @app.task(name=TASK)  # type: ignore[untyped-decorator]
-    def run_job(job_id: str) -> None:
-        handler(job_id)
+    def run_step(job_id: str, step: str) -> None:
+        handler(job_id, step)
 
     app.worker_main(
         argv=[

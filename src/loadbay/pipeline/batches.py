@@ -66,13 +66,39 @@ class CsvBatches:
         self._lines = _Lines(lines.chunks())
         self._limits = limits
         self._batch_rows = batch_rows
-        self._header_reader = RecordReader(self._lines, limits)
-        self.header = self._header_reader.header
-        self.delimiter = self._header_reader.delimiter
-        self._next_row = self._header_reader.next_row
+        header_reader = RecordReader(self._lines, limits)
+        self.header = header_reader.header
+        self.delimiter = header_reader.delimiter
+        self._width = len(self.header)
+        self._next_row = header_reader.next_row
+        self._lines_before = header_reader.lines_read
+
+    @classmethod
+    def continuing(
+        cls,
+        lines: DecodedLines,
+        limits: CsvLimits,
+        batch_rows: int,
+        *,
+        delimiter: str,
+        width: int,
+        next_row: int,
+    ) -> CsvBatches:
+        """The records of a part of a file whose header was read elsewhere: ``lines``
+        start on a record boundary, the first record being row ``next_row``."""
+        batches = cls.__new__(cls)
+        batches._lines = _Lines(lines.chunks())
+        batches._limits = limits
+        batches._batch_rows = batch_rows
+        batches.header = []
+        batches.delimiter = delimiter
+        batches._width = width
+        batches._next_row = next_row
+        batches._lines_before = lines.lines_before
+        return batches
 
     def frames(self) -> Iterator[pl.DataFrame]:
-        width = len(self.header)
+        width = self._width
         pending: list[str] = []
         while (chunk := self._lines.next_chunk()) is not None:
             if not self._plain(chunk):
@@ -98,6 +124,7 @@ class CsvBatches:
     def _split(self, lines: list[str], width: int) -> pl.DataFrame:
         first = self._next_row
         self._next_row += len(lines)
+        self._lines_before += len(lines)
         body = pl.Series("line", lines, pl.String).str.strip_suffix("\n").str.strip_suffix("\r")
         frame = pl.DataFrame(
             {ROW: pl.int_range(first, first + len(lines), eager=True, dtype=pl.Int64), "line": body}
@@ -112,7 +139,9 @@ class CsvBatches:
         )
 
     def _parsed(self, lines: Iterable[str], width: int) -> Iterator[pl.DataFrame]:
-        records = RecordReader.continuing(lines, self._limits, self.delimiter, self._next_row)
+        records = RecordReader.continuing(
+            lines, self._limits, self.delimiter, self._next_row, self._lines_before
+        )
         iterator = iter(records)
         while batch := list(islice(iterator, self._batch_rows)):
             numbers, rows = zip(*batch, strict=True)

@@ -6,7 +6,9 @@ Per batch of parsed records (see ``batches.py``):
    row rule and computes their values; the few that do not go through the Python
    :class:`RowValidator`, the reference, which words their errors;
 2. a key may appear once in the file: a later row with it fails (``duplicates.py``);
-3. references must name a stored record or a successful earlier row of the file;
+3. references to other datasets must name a stored record; references to the dataset's
+   own key must name a record stored before the import or a successful earlier row of
+   the file (``self_references.py``: such a row may have to wait for another chunk);
 4. every row goes to the report, and the valid ones to the writer thread, which upserts
    each batch in one transaction.
 
@@ -28,11 +30,23 @@ from loadbay.domain.jobs import Counts
 from loadbay.domain.rows import HeaderMap, RowValidator
 from loadbay.domain.rules import quoted
 from loadbay.pipeline.batches import KEY, ROW, WIDTH, cell_column
+from loadbay.pipeline.chunk_report import ChunkReport
 from loadbay.pipeline.columnar_rules import ColumnarValidator
 from loadbay.pipeline.duplicates import FIRST
-from loadbay.pipeline.report import ReportWriter
+from loadbay.pipeline.self_references import (
+    FAILURE,
+    PENDING,
+    SUCCESS,
+    PendingReference,
+    SelfReferences,
+    dump_references,
+)
 from loadbay.pipeline.sink_writer import SinkWriter
 from loadbay.sinks.base import Sink
+
+STATUS = "status"
+ERRORS = "errors"
+REFERENCES = "references"
 
 BatchHook = Callable[[int, Counts], None]
 
@@ -78,28 +92,28 @@ class RowImporter:
         header: HeaderMap,
         sinks: Callable[[str], Sink],
         repeated: pl.DataFrame,
-        report: ReportWriter,
+        report: ChunkReport,
         today: date,
+        self_references: SelfReferences | None = None,
     ) -> None:
         self._dataset = dataset
         self._width = header.width
         self._rows = RowValidator(dataset, header, today)
         self._columns = ColumnarValidator(dataset, header, today)
-        self._in_flight_keys: dict[int, set[Any]] = {}
         self._repeated = repeated
         self._report = report
         self._cells = [cell_column(i) for i in range(header.width)]
-        self._key = dataset.key
         self._key_label = dataset.key_column.label
-        references = [
+        # References to other datasets are checked first: their failures decide which
+        # rows can serve as parents for references within the dataset.
+        self._references = [
             _ReferenceCheck(c.key, c.label, c.reference.dataset, sinks(c.reference.dataset))
             for c in dataset.columns
-            if c.reference is not None and c.key in self._rows.columns
+            if c.reference is not None
+            and c.key in self._rows.columns
+            and c.reference.dataset != dataset.name
         ]
-        # References to other datasets first: their failures decide which rows can
-        # serve as parents for references within the dataset.
-        self._references = sorted(references, key=lambda c: c.dataset == dataset.name)
-        self._self_referencing = any(c.dataset == dataset.name for c in references)
+        self._self_references = self_references
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -113,21 +127,22 @@ class RowImporter:
 
     def run(
         self, batches: Iterable[pl.DataFrame], writer: SinkWriter, on_batch: BatchHook
-    ) -> Counts:
+    ) -> ChunkCounts:
         """Decide and write every batch; ``on_batch`` sees the totals of the batches
-        committed so far."""
+        committed so far (rows decided, and counts of those not pending)."""
         totals = _Totals(on_batch)
         for number, frame in enumerate(batches):
             batch = self._check_rules(frame)
             self._check_duplicates(batch)
             self._check_references(batch)
-            self._write(batch, number, writer, totals)
+            pending = self._check_self_references(batch)
+            self._write(batch, number, writer, totals, pending)
         self._settle(writer.flush(), totals)
-        return totals.counts
+        return ChunkCounts(totals.counts.success, totals.counts.failure, totals.pending)
 
-    def _settle(self, committed: list[int], totals: _Totals) -> None:
+    @staticmethod
+    def _settle(committed: list[int], totals: _Totals) -> None:
         for number in committed:
-            self._in_flight_keys.pop(number, None)
             totals.committed(number)
 
     def _check_rules(self, frame: pl.DataFrame) -> _Batch:
@@ -161,73 +176,83 @@ class RowImporter:
             batch.fail(index, f"{self._key_label}: duplicate of row {first_row}")
 
     def _check_references(self, batch: _Batch) -> None:
-        """A reference must name a stored record or a successful earlier row of the file.
-
-        Earlier batches' successes are already in the sink; this batch's are followed
-        in order, so a row may refer to one a few lines above it.
-        """
+        """A reference to another dataset must name one of its stored records."""
         for check in self._references:
             values = batch.column_values(check.column, self._rows.columns.index(check.column))
-            stored = self._stored_keys(check, values)
-            missing = [i for i, v in enumerate(values) if v is not None and v not in stored]
-            if not missing:
-                continue
-            earlier_successes = (
-                self._successes_before(batch, max(missing))
-                if check.dataset == self._dataset.name
-                else {}
-            )
-            for index in missing:
-                value = values[index]
-                if earlier_successes.get(value, index) >= index:
+            stored = check.sink.existing_keys({v for v in values if v is not None})
+            for index, value in enumerate(values):
+                if value is not None and value not in stored:
                     batch.fail(index, f"{check.label}: {quoted(value)} does not exist")
 
-    def _stored_keys(self, check: _ReferenceCheck, values: list[Any]) -> set[Any]:
-        """Those of ``values`` in the sink, or in batches of this file still being written."""
-        wanted = {v for v in values if v is not None}
-        stored = check.sink.existing_keys(wanted)
-        if check.dataset == self._dataset.name:
-            for keys in self._in_flight_keys.values():
-                stored |= wanted & keys
-        return stored
+    def _check_self_references(self, batch: _Batch) -> dict[int, list[PendingReference]]:
+        """References to the dataset's own key; the rows that must wait for another chunk."""
+        if self._self_references is None:
+            return {}
+        errors, pending = self._self_references.decide(batch.frame, set(batch.errors))
+        for index, messages in errors.items():
+            for message in messages:
+                batch.fail(index, message)
+        return pending
 
-    def _successes_before(self, batch: _Batch, last: int) -> dict[Any, int]:
-        """Keys of rows up to ``last`` that succeed so far, with the first such row.
-
-        Self-references are decided in order: a row that fails on its own reference
-        cannot serve as a later row's parent, so this walks the rows one by one."""
-        keys = batch.column_values(self._key, self._rows.key_index)
-        own = [c for c in self._references if c.dataset == self._dataset.name]
-        found: dict[Any, int] = {}
-        positions = [self._rows.columns.index(c.column) for c in own]
-        references = [batch.column_values(c.column, p) for c, p in zip(own, positions, strict=True)]
-        stored = [self._stored_keys(c, r) for c, r in zip(own, references, strict=True)]
-        for index in range(last + 1):
-            if index in batch.errors or keys[index] is None:
-                continue
-            resolved = all(
-                r[index] is None or r[index] in s or r[index] in found
-                for r, s in zip(references, stored, strict=True)
-            )
-            if resolved:
-                found.setdefault(keys[index], index)
-        return found
-
-    def _write(self, batch: _Batch, number: int, writer: SinkWriter, totals: _Totals) -> None:
-        failed = sorted(batch.errors)
-        if failed:
-            keep = pl.Series(range(batch.frame.height)).is_in(failed).not_()
+    def _write(
+        self,
+        batch: _Batch,
+        number: int,
+        writer: SinkWriter,
+        totals: _Totals,
+        pending: dict[int, list[PendingReference]],
+    ) -> None:
+        held = sorted(set(batch.errors) | set(pending))
+        if held:
+            keep = pl.Series(range(batch.frame.height)).is_in(held).not_()
             good_values = batch.checked.filter(keep)
             good_cells = batch.cell_frame.filter(keep)
         else:
             good_values = batch.checked
             good_cells = batch.cell_frame
-        if self._self_referencing:
-            self._in_flight_keys[number] = set(good_values[self._key].to_list())
-        self._report.add_success_frame(good_cells)
-        self._report.add_failures([(batch.cells_of(i), "; ".join(batch.errors[i])) for i in failed])
-        totals.decided(number, batch.frame.height, good_values.height)
+        waiting = sum(1 for index in pending if index not in batch.errors)
+        if pending:
+            self._report.add_pending(self._pending_frame(batch, pending))
+        else:
+            failed = sorted(batch.errors)
+            self._report.add_success_frame(good_cells)
+            self._report.add_failures(
+                [(batch.cells_of(i), "; ".join(batch.errors[i])) for i in failed]
+            )
+        totals.decided(number, batch.frame.height, good_values.height, waiting)
         self._settle(writer.write(number, good_values.select(list(self._rows.columns))), totals)
+
+    def _pending_frame(
+        self, batch: _Batch, pending: dict[int, list[PendingReference]]
+    ) -> pl.DataFrame:
+        """All the batch's rows, each with its status (S, F or P), its errors so far and,
+        for a row that waits, its self-references."""
+        statuses: list[str] = []
+        errors: list[str | None] = []
+        references: list[str | None] = []
+        for index in range(batch.frame.height):
+            own = batch.errors.get(index)
+            if index in pending:
+                statuses.append(FAILURE if own else PENDING)
+                references.append(dump_references(pending[index]))
+            else:
+                statuses.append(FAILURE if own else SUCCESS)
+                references.append(None)
+            errors.append("; ".join(own) if own else None)
+        return batch.frame.select(ROW, KEY, WIDTH, *self._cells).with_columns(
+            pl.Series(STATUS, statuses, pl.String),
+            pl.Series(ERRORS, errors, pl.String),
+            pl.Series(REFERENCES, references, pl.String),
+        )
+
+
+@dataclass(frozen=True)
+class ChunkCounts:
+    """Rows of a chunk: written, failed, and waiting for the finalize step."""
+
+    success: int
+    failure: int
+    pending: int
 
 
 class _Totals:
@@ -235,15 +260,19 @@ class _Totals:
 
     def __init__(self, on_batch: BatchHook) -> None:
         self._on_batch = on_batch
-        self._sizes: dict[int, tuple[int, int]] = {}
+        self._sizes: dict[int, tuple[int, int, int]] = {}
         self.processed = 0
+        self.pending = 0
         self.counts = Counts()
 
-    def decided(self, number: int, rows: int, good: int) -> None:
-        self._sizes[number] = (rows, good)
+    def decided(self, number: int, rows: int, good: int, pending: int) -> None:
+        self._sizes[number] = (rows, good, pending)
 
     def committed(self, number: int) -> None:
-        rows, good = self._sizes.pop(number)
+        rows, good, pending = self._sizes.pop(number)
         self.processed += rows
-        self.counts = Counts(self.counts.success + good, self.counts.failure + rows - good)
+        self.pending += pending
+        self.counts = Counts(
+            self.counts.success + good, self.counts.failure + rows - good - pending
+        )
         self._on_batch(self.processed, self.counts)

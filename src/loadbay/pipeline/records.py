@@ -8,7 +8,6 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from itertools import chain
 from operator import itemgetter
-from typing import Any
 
 from loadbay.domain.errors import EmptyFile, MalformedCsv
 
@@ -46,26 +45,40 @@ class RecordReader:
     def __init__(self, lines: Iterable[str], limits: CsvLimits) -> None:
         iterator = iter(lines)
         skipped, first = self._first_line(iterator)
-        self._open(chain([first], iterator), limits, sniff_delimiter(first), skipped + 1)
+        self._open(chain([first], iterator), limits, sniff_delimiter(first), skipped + 1, skipped)
         self.header = self._read_header()
 
     @classmethod
     def continuing(
-        cls, lines: Iterable[str], limits: CsvLimits, delimiter: str, next_row: int
+        cls,
+        lines: Iterable[str],
+        limits: CsvLimits,
+        delimiter: str,
+        next_row: int,
+        lines_before: int = 0,
     ) -> RecordReader:
         """A reader for the rest of a file whose header was read elsewhere: ``lines``
-        start on a record boundary, and that record is row ``next_row``."""
+        start on a record boundary, that record is row ``next_row``, and ``lines_before``
+        lines of the file come before it (for the line numbers of errors)."""
         reader = cls.__new__(cls)
-        reader._open(iter(lines), limits, delimiter, next_row)
+        reader._open(iter(lines), limits, delimiter, next_row, lines_before)
         reader.header = []
         return reader
 
-    def _open(self, lines: Iterator[str], limits: CsvLimits, delimiter: str, start: int) -> None:
+    def _open(
+        self,
+        lines: Iterator[str],
+        limits: CsvLimits,
+        delimiter: str,
+        start: int,
+        lines_before: int = 0,
+    ) -> None:
         self._limits = limits
         self.delimiter = delimiter
         csv.field_size_limit(limits.max_field_chars)
         self._reader = csv.reader(lines, delimiter=delimiter, strict=True)
         self._start = start
+        self.lines_before = lines_before
 
     @property
     def next_row(self) -> int:
@@ -80,7 +93,7 @@ class RecordReader:
         raise EmptyFile("The file has no header row: it is empty")
 
     def _read_header(self) -> list[str]:
-        for _, cells in _translate_errors(self._records(), self._reader):
+        for _, cells in _translate_errors(self._records(), self):
             if len(cells) > self._limits.max_columns:
                 raise MalformedCsv(
                     f"The header has {len(cells)} columns; at most "
@@ -90,6 +103,11 @@ class RecordReader:
             return [cell.strip() for cell in cells]
         raise EmptyFile("The file has no header row: it is empty")  # pragma: no cover
 
+    @property
+    def lines_read(self) -> int:
+        """Lines of the file consumed so far, from its first line."""
+        return self.lines_before + self._reader.line_num
+
     def _records(self) -> Iterator[tuple[int, list[str]]]:
         # Numbering, dropping blank records ([] from csv) and parsing all stay in C.
         return filter(itemgetter(1), enumerate(self._reader, start=self._start))
@@ -97,13 +115,13 @@ class RecordReader:
     def __iter__(self) -> Iterator[tuple[int, list[str]]]:
         """The data records; the iterator raises :class:`MalformedCsv` for a record csv
         cannot parse."""
-        return _translate_errors(self._records(), self._reader)
+        return _translate_errors(self._records(), self)
 
 
 def _translate_errors(
-    records: Iterator[tuple[int, list[str]]], reader: Any
+    records: Iterator[tuple[int, list[str]]], reader: RecordReader
 ) -> Iterator[tuple[int, list[str]]]:
     try:
         yield from records
     except csv.Error as error:
-        raise MalformedCsv(f"Line {reader.line_num}: {error}") from error
+        raise MalformedCsv(f"Line {reader.lines_read}: {error}") from error

@@ -69,8 +69,14 @@ class ReportWriter:
     def __init__(self, work_dir: Path, labels: Sequence[str]) -> None:
         self._labels = list(labels)
         self._width = len(labels)
+        work_dir.mkdir(parents=True, exist_ok=True)
         self._paths = (work_dir / "successes.csv", work_dir / "failures.csv")
         self._files: list[BinaryIO] = [path.open("wb") for path in self._paths]
+
+    @property
+    def paths(self) -> tuple[Path, Path]:
+        """The successes and the failures, as CSV rows without a header."""
+        return self._paths
 
     def add_successes(self, rows: Sequence[Sequence[str]]) -> None:
         """Rows that were imported, each with the header's width."""
@@ -112,12 +118,21 @@ class ReportWriter:
     def publish(self, writer: ObjectWriter) -> None:
         """Stream the finished report (UTF-8, CRLF) into ``writer``."""
         self.close()
-        writer.write(_csv_text([[spreadsheet_safe(c) for c in (*self._labels, "Result", "Error")]]))
+        writer.write(report_header(self._labels))
         for path in self._paths:
             with path.open("rb") as source:
-                while chunk := source.read(_COPY_CHUNK):
-                    writer.write(chunk)
+                copy_stream(source, writer)
 
     def close(self) -> None:
         for handle in self._files:
             handle.close()
+
+
+def report_header(labels: Sequence[str]) -> bytes:
+    """The report's header line: the labels, then ``Result`` and ``Error``."""
+    return _csv_text([[spreadsheet_safe(c) for c in (*labels, "Result", "Error")]])
+
+
+def copy_stream(source: BinaryIO, writer: ObjectWriter) -> None:
+    while chunk := source.read(_COPY_CHUNK):
+        writer.write(chunk)

@@ -1,41 +1,29 @@
-"""Runs one import job from its stored state to an ended state.
+"""Runs one step of one job: claim it, keep its lease alive, hand it to the job's flow,
+record what came of it, and send the steps that became ready.
 
-The runner owns the cross-cutting parts: claiming the job, progress and
-cancellation after every batch, turning a :class:`JobFailure` into the job's error,
-and cleaning the work folder. The stages themselves (``inspect_upload``,
-``RowImporter``) know none of it.
+The runner owns everything the steps share: leases and heartbeats, attempts and
+backoff, the dead-letter state, a process stopping mid-step, a job cancelled or failed
+by a step, and telling the owner when a job ends. The flows (``import_flow.py``) only
+say what each step does.
 """
 
 from __future__ import annotations
 
 import logging
-import shutil
+import os
+import socket
 import threading
 import time
-from collections.abc import Callable
-from contextlib import AbstractContextManager
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
-from pathlib import Path
-from typing import BinaryIO, Protocol
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
 
-from loadbay.datasets.registry import DatasetRegistry
 from loadbay.db.jobs import JobRepository
-from loadbay.domain.datasets import Dataset
+from loadbay.db.steps import ClaimRefused, Lease, StepRepository
 from loadbay.domain.errors import JobCancelled, JobFailure
-from loadbay.domain.jobs import Counts, Job, JobError, JobStatus, Progress
-from loadbay.pipeline.batches import read_batches
-from loadbay.pipeline.duplicates import repeated_keys
-from loadbay.pipeline.importer import RowImporter
-from loadbay.pipeline.inspect import FileShape, inspect_upload
-from loadbay.pipeline.records import CsvLimits
-from loadbay.pipeline.report import ReportWriter
-from loadbay.pipeline.scanning import Interrupted, ScanStage
-from loadbay.pipeline.sink_writer import SinkWriter
-from loadbay.security.keys import KeyRing
-from loadbay.sinks.base import SinkProvider
-from loadbay.storage.base import StoredRef
-from loadbay.storage.registry import StoreRegistry
+from loadbay.domain.jobs import Job, JobError, JobKind
+from loadbay.domain.steps import NewStep, Step, StepResult
 
 log = logging.getLogger(__name__)
 
@@ -46,180 +34,249 @@ class JobEvents(Protocol):
     def job_ended(self, job_id: str) -> None: ...
 
 
-class JobInterrupted(Exception):
-    """The process is stopping: leave the job as it is, to be resumed on the next start."""
+class StepInterrupted(Exception):
+    """Stop this attempt and give the step back: the process is stopping, or the lease
+    was lost to another worker."""
 
 
 @dataclass(frozen=True)
-class RunnerSettings:
-    work_dir: Path
-    csv_limits: CsvLimits
-    batch_rows: int = 20_000
+class StepOutcome:
+    """What a finished step hands on. ``job_ended``: the step ended the job itself
+    (completed it, or a scan quarantined it)."""
+
+    result: StepResult = field(default_factory=StepResult)
+    new_steps: list[NewStep] = field(default_factory=list)
+    replace_from_phase: int | None = None
+    job_ended: bool = False
 
 
-class _ProgressHook:
-    """Stores progress, and stops the job if it was cancelled meanwhile (the UPDATE then
-    matches no running job) or the process is stopping.
+class Attempt:
+    """What a running step may ask of its runner."""
 
-    While the file is read, progress counts bytes (rows are not known yet) at most
-    every ``interval`` seconds; then it counts rows after every committed batch.
-    """
-
-    def __init__(
-        self, jobs: JobRepository, job_id: str, stopping: threading.Event, interval: float = 0.5
-    ) -> None:
-        self._jobs = jobs
-        self._job_id = job_id
+    def __init__(self, lease: Lease, steps: StepRepository, stopping: threading.Event) -> None:
+        self.lease = lease
+        self._steps = steps
         self._stopping = stopping
-        self._interval = interval
-        self._last = 0.0
+        self.lost = threading.Event()
 
-    def bytes_read(self, read: int) -> None:
-        if time.monotonic() - self._last >= self._interval:
-            self._last = time.monotonic()
-            self._store(Progress(read, None), Counts())
+    def check(self) -> None:
+        """Raise :class:`StepInterrupted` if the attempt must stop now."""
+        if self._stopping.is_set() or self.lost.is_set():
+            raise StepInterrupted(self.lease.name)
 
-    def __call__(self, processed: int, counts: Counts, total: int) -> None:
-        self._store(Progress(processed, total), counts)
-
-    def _store(self, progress: Progress, counts: Counts) -> None:
-        if self._stopping.is_set():
-            raise JobInterrupted(self._job_id)
-        if not self._jobs.record_progress(self._job_id, progress, counts):
-            raise JobCancelled(f"job {self._job_id} ended while running")
+    def record(self, processed: int, success: int = 0, failure: int = 0) -> None:
+        """Store the step's own progress (the flow sums it into the job's)."""
+        self.check()
+        if not self._steps.record_progress(self.lease, processed, success, failure):
+            self.lost.set()
+            raise StepInterrupted(self.lease.name)
 
 
-class ImportRunner:
-    """Everything an import job needs, passed in by the composition root."""
+class Flow(Protocol):
+    """The steps of one kind of job."""
+
+    def first_steps(self, job: Job) -> list[NewStep]: ...
+
+    def run(self, job: Job, step: Step, attempt: Attempt) -> StepOutcome: ...
+
+    def describe(self, step: Step) -> str:
+        """The step in words, for the error of a job whose step died."""
+        ...
+
+    def cleanup(self, job: Job) -> None:
+        """Remove what the steps left behind, once the job has ended."""
+        ...
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    first_delay: float = 2.0
+    max_delay: float = 60.0
+
+    def delay(self, attempts: int) -> float:
+        return float(min(self.first_delay * 2 ** max(attempts - 1, 0), self.max_delay))
+
+
+def process_owner() -> str:
+    """This process's name in leases: host, pid and a random part (pids are reused)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class StepRunner:
+    """Runs steps handed over by the executor (``run``) or, in tests, whole jobs."""
 
     def __init__(
         self,
         jobs: JobRepository,
-        stores: StoreRegistry,
-        keys: KeyRing,
-        datasets: DatasetRegistry,
-        target: SinkProvider,
-        settings: RunnerSettings,
-        stopping: threading.Event,
-        scan: ScanStage,
+        steps: StepRepository,
+        flows: Mapping[JobKind, Flow],
         events: JobEvents,
-        today: Callable[[], date] = lambda: datetime.now(UTC).date(),
+        stopping: threading.Event,
+        send: Callable[[str, str], None],
+        lease_seconds: float,
+        retry: RetryPolicy,
     ) -> None:
         self._jobs = jobs
-        self._stores = stores
-        self._keys = keys
-        self._datasets = datasets
-        self._target = target
-        self._settings = settings
-        self._stopping = stopping
-        self._scan = scan
+        self._steps = steps
+        self._flows = flows
         self._events = events
-        self._today = today
+        self._stopping = stopping
+        self._send = send
+        self._heartbeat = max(lease_seconds / 3, 0.2)
+        self._retry = retry
+        self.owner = process_owner()
 
-    def run(self, job_id: str) -> None:
+    # --- starting a job ---------------------------------------------------------------
+
+    def start(self, job: Job) -> None:
+        """Record the job's first steps and send them."""
+        self._steps.seed(job.id, self._flows[job.kind].first_steps(job))
+        self.send_ready(job.id)
+
+    def send_ready(self, job_id: str) -> None:
+        ready = self._steps.ready_names(job_id)
+        for name in ready:
+            self._send(job_id, name)
+        self._steps.mark_enqueued(job_id, ready)
+
+    # --- one step ------------------------------------------------------------------------
+
+    def run(self, job_id: str, name: str) -> None:
+        """Run one attempt of the step, if it is the caller's to run."""
         job = self._jobs.get(job_id)
-        if job is None or job.status.ended:
+        if job is None:
             return
-        scanning = job.status in (JobStatus.RECEIVED, JobStatus.SCANNING)
-        if not self._jobs.start_attempt(
-            job_id, JobStatus.SCANNING if scanning else JobStatus.PROCESSING
-        ):
+        if job.status.ended:
+            self._steps.forget(job_id)
             return
-        work_dir = self._settings.work_dir / job_id
-        shutil.rmtree(work_dir, ignore_errors=True)  # a previous attempt's leftovers
-        work_dir.mkdir(parents=True)
+        claimed = self._steps.claim(job_id, name, self.owner)
+        if claimed is ClaimRefused.NOTHING:
+            return
+        flow = self._flows[job.kind]
+        if claimed is ClaimRefused.EXHAUSTED:
+            dead = self._steps.get(job_id, name)
+            if dead is not None:
+                self._dead_letter(job, flow, dead)
+            return
+        assert isinstance(claimed, Step)
+        self._attempt(job, flow, claimed)
+
+    def _attempt(self, job: Job, flow: Flow, step: Step) -> None:
+        lease = Lease(job.id, step.name, self.owner)
+        attempt = Attempt(lease, self._steps, self._stopping)
+        beating = _Heartbeat(self._steps, attempt, self._heartbeat)
+        started = time.monotonic()
         try:
-            if scanning and not self._scan_then_process(job):
-                return
-            self._import(job, work_dir)
-        except (JobInterrupted, Interrupted):
-            log.info("job %s interrupted; it resumes on the next start", job_id)
+            with beating:
+                outcome = flow.run(job, step, attempt)
+        except StepInterrupted:
+            log.info("job %s step %s interrupted; it runs again later", job.id, step.name)
+            self._steps.hand_back(lease)
             return
         except JobCancelled:
-            log.info("job %s was cancelled while running", job_id)
+            log.info("job %s was cancelled during step %s", job.id, step.name)
+            self._ended(job, flow, notify=False)
             return
         except JobFailure as failure:
-            log.info("job %s failed: %s: %s", job_id, failure.code, failure.message)
-            self._jobs.fail(job_id, JobError(failure.code, failure.message))
-        except Exception:
-            log.exception("job %s stopped by an unexpected error", job_id)
-            self._jobs.fail(
-                job_id,
-                JobError("internal_error", "An unexpected error stopped the job; it was logged"),
-            )
-        finally:
-            shutil.rmtree(work_dir, ignore_errors=True)
-        self._events.job_ended(job_id)
-
-    def _scan_then_process(self, job: Job) -> bool:
-        """Scan; False when the job ended there (quarantined or cancelled)."""
-        if not self._scan.run(job):
-            self._events.job_ended(job.id)
-            return False
-        return self._jobs.transition(job.id, JobStatus.PROCESSING)
-
-    def _import(self, job: Job, work_dir: Path) -> None:
-        dataset = self._datasets.get(job.dataset or "")
-        if dataset is None:
-            raise JobFailure(
-                f"The dataset {job.dataset!r} is no longer configured", code="unknown_dataset"
-            )
-        source_ref, _ = self._jobs.refs(job.id)
-        if source_ref is None:
-            raise JobFailure("The uploaded file is missing", code="source_missing")
-        ref = StoredRef.from_json(self._keys.decrypt(source_ref))
-        store = self._stores.for_ref(ref)
-
-        def open_source() -> AbstractContextManager[BinaryIO]:
-            return store.open_read(ref.key)
-
-        today = self._today()
-        hook = _ProgressHook(self._jobs, job.id, self._stopping)
-        # A resumed job already knows its row count: only a first reading counts bytes.
-        on_bytes = hook.bytes_read if job.progress.total is None else (lambda read: None)
-        shape: FileShape = inspect_upload(
-            open_source,
-            dataset,
-            self._settings.csv_limits,
-            work_dir / "batches",
-            self._settings.batch_rows,
-            today,
-            on_bytes,
+            log.info("job %s failed in %s: %s: %s", job.id, step.name, failure.code, failure)
+            self._jobs.fail(job.id, JobError(failure.code, failure.message))
+            self._ended(job, flow)
+            return
+        except Exception as error:
+            self._failed_attempt(job, flow, step, lease, error)
+            return
+        log.info("job %s step %s done in %.2fs", job.id, step.name, time.monotonic() - started)
+        ready = self._steps.complete(
+            lease, outcome.result, outcome.new_steps, outcome.replace_from_phase
         )
-        hook(0, Counts(), shape.rows)
-        report = ReportWriter(work_dir, shape.header.labels)
-        try:
-            importer = RowImporter(
-                dataset,
-                shape.header,
-                lambda name: self._target.sink(self._dataset(name)),
-                repeated_keys(shape.batches, shape.rows),
-                report,
-                today,
-            )
-            sink_writer = SinkWriter(
-                self._target.sink(dataset), importer.columns, importer.updated_columns
-            )
-            try:
-                counts = importer.run(
-                    read_batches(shape.batches),
-                    sink_writer,
-                    lambda processed, counts: hook(processed, counts, shape.rows),
-                )
-            finally:
-                sink_writer.close()
-        finally:
-            report.close()
-        results = self._stores["results"]
-        result_key = f"{job.id}/{job.result_file_name()}"
-        with results.open_write(result_key) as writer:
-            report.publish(writer)
-        result_ref = self._keys.encrypt(results.ref(result_key).to_json())
-        if not self._jobs.complete(job.id, Progress(shape.rows, shape.rows), counts, result_ref):
-            results.delete(result_key)  # cancelled at the last moment: serve nothing
+        if ready is None:
+            log.warning("job %s step %s lost its lease; its result was dropped", job.id, step.name)
+            return
+        if outcome.job_ended:
+            self._ended(job, flow)
+            return
+        for name in ready:
+            self._send(job.id, name)
+        self._steps.mark_enqueued(job.id, ready)
 
-    def _dataset(self, name: str) -> Dataset:
-        dataset = self._datasets.get(name)
-        if dataset is None:
-            raise JobFailure(f"The dataset {name!r} is not configured", code="unknown_dataset")
-        return dataset
+    def _failed_attempt(
+        self, job: Job, flow: Flow, step: Step, lease: Lease, error: Exception
+    ) -> None:
+        log.exception(
+            "job %s step %s attempt %d failed: %s", job.id, step.name, step.attempts, error
+        )
+        delay = self._retry.delay(step.attempts)
+        if self._steps.release(lease, f"{type(error).__name__}: {error}", delay):
+            return  # the recovery sweep sends it again once the delay is over
+        dead = self._steps.get(job.id, step.name)
+        if dead is not None:
+            self._dead_letter(job, flow, dead)
+
+    def _dead_letter(self, job: Job, flow: Flow, step: Step) -> None:
+        last = step.error or "the worker running it stopped (killed, or out of memory)"
+        message = (
+            f"{flow.describe(step)} failed {step.attempts} times and was given up; "
+            f"the last attempt: {last}"
+        )
+        log.error("job %s: %s", job.id, message)
+        if self._jobs.fail(job.id, JobError("step_failed", message)):
+            self._ended(job, flow)
+
+    def forget_ended(self, job_id: str) -> None:
+        """Drop the waiting steps and work files of a job that ended (a cancel)."""
+        job = self._jobs.get(job_id)
+        if job is not None and job.status.ended:
+            self._ended(job, self._flows[job.kind], notify=False)
+
+    def _ended(self, job: Job, flow: Flow, notify: bool = True) -> None:
+        self._steps.forget(job.id)
+        try:
+            flow.cleanup(job)
+        except Exception:
+            log.exception("job %s: cleaning up its work files failed", job.id)
+        if notify:
+            self._events.job_ended(job.id)
+
+    # --- whole jobs, in this thread (tests and tools) ----------------------------------
+
+    def run_job(self, job_id: str) -> None:
+        """Run the job's ready steps here, one after another, until none is left."""
+        while True:
+            job = self._jobs.get(job_id)
+            if job is None or job.status.ended:
+                self._steps.forget(job_id)
+                return
+            ready = self._steps.ready_names(job_id)
+            if not ready:
+                return
+            for name in ready:
+                self.run(job_id, name)
+
+
+class _Heartbeat:
+    """Renews the attempt's lease on a thread until the block ends; marks it lost when
+    another worker has taken the step."""
+
+    def __init__(self, steps: StepRepository, attempt: Attempt, interval: float) -> None:
+        self._steps = steps
+        self._attempt = attempt
+        self._interval = interval
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="loadbay-lease", daemon=True)
+
+    def __enter__(self) -> _Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def _beat(self) -> None:
+        while not self._done.wait(self._interval):
+            try:
+                if not self._steps.renew(self._attempt.lease):
+                    self._attempt.lost.set()
+                    return
+            except Exception:
+                log.warning("renewing the lease of %s failed", self._attempt.lease, exc_info=True)

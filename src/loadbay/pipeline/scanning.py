@@ -68,7 +68,10 @@ class ScanStage:
         stopping: threading.Event,
         alert: Callable[[str, Job, str], None],
         clock: Callable[[], float] = time.monotonic,
+        on_verdict: Callable[[str], None] | None = None,
     ) -> None:
+        """``on_verdict`` hears every recorded verdict (``clean``, ``infected``,
+        ``too_large``, ``skipped``), e.g. ``Metrics.scan_verdict``."""
         self._scanner = scanner
         self._policy = policy
         self._jobs = jobs
@@ -78,6 +81,7 @@ class ScanStage:
         self._stopping = stopping
         self._alert = alert
         self._clock = clock
+        self._on_verdict = on_verdict
 
     def run(self, job: Job) -> bool:
         """Scan; True when the job may go on to processing, False when it has ended."""
@@ -96,7 +100,7 @@ class ScanStage:
             self._quarantine(job, source, record)
             return False
         if result.verdict is Verdict.TOO_LARGE and not self._policy.allow_too_large:
-            self._jobs.record_scan(job.id, record)
+            self._record(job, record)
             raise FileTooLargeToScan(
                 "The file is larger than the malware scanner accepts, so it was not scanned "
                 "and will not be imported"
@@ -142,12 +146,17 @@ class ScanStage:
             "The malware scanner could not be reached, so the file was not imported"
         )
 
-    def _accept(self, job: Job, source: StoredRef, record: ScanRecord) -> None:
+    def _record(self, job: Job, record: ScanRecord) -> None:
         self._jobs.record_scan(job.id, record)
+        if self._on_verdict is not None:
+            self._on_verdict(record.verdict.value)
+
+    def _accept(self, job: Job, source: StoredRef, record: ScanRecord) -> None:
+        self._record(job, record)
         self._move(job, source, "permanent")
 
     def _quarantine(self, job: Job, source: StoredRef, record: ScanRecord) -> None:
-        self._jobs.record_scan(job.id, record)
+        self._record(job, record)
         self._move(job, source, "quarantine")
         message = f"The file contains malware ({record.signature}); it was quarantined"
         if self._jobs.fail(job.id, JobError("malware_detected", message), JobStatus.QUARANTINED):

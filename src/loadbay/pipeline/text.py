@@ -43,13 +43,25 @@ class DecodedLines:
     decode or a NUL character (binary data, not text).
     """
 
-    def __init__(self, binary: BinaryIO, max_chars: int, chunk_bytes: int = _CHUNK_BYTES):
+    def __init__(
+        self,
+        binary: BinaryIO,
+        max_chars: int,
+        chunk_bytes: int = _CHUNK_BYTES,
+        *,
+        encoding: str | None = None,
+        lines_before: int = 0,
+    ):
+        """``encoding`` and ``lines_before`` are for a part of a file that starts on a
+        line boundary: its encoding is the file's (no BOM to read), and errors count
+        lines from the start of the file."""
         self._binary = binary
         self._max_chars = max_chars
         self._chunk_bytes = chunk_bytes
+        self.lines_before = lines_before
         self._head = binary.read(4)
         self.bytes_read = len(self._head)
-        self.encoding = detect_encoding(self._head)
+        self.encoding = encoding or detect_encoding(self._head)
 
     def __iter__(self) -> Iterator[str]:
         return chain.from_iterable(self.chunks())
@@ -58,7 +70,7 @@ class DecodedLines:
         """The lines in lists of about a megabyte each, in order."""
         decoder = codecs.getincrementaldecoder(self.encoding)(errors="strict")
         carry = ""
-        lines_before = 0
+        lines_before = self.lines_before
         data = self._head
         while True:
             final = not data

@@ -6,7 +6,7 @@ behind, so nothing is ever half-received.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -18,7 +18,6 @@ from loadbay.domain.errors import NotFound, PayloadTooLarge, Unprocessable
 from loadbay.domain.ids import new_id
 from loadbay.domain.jobs import Job, JobKind, JobStatus
 from loadbay.domain.principals import Principal
-from loadbay.executors.base import Executor
 from loadbay.security.keys import KeyRing
 from loadbay.services.audit import AuditService
 from loadbay.services.filenames import clean_file_name
@@ -76,7 +75,7 @@ class ImportService:
         incoming: Store,
         keys: KeyRing,
         datasets: DatasetRegistry,
-        executor: Executor,
+        start_job: Callable[[Job], None],
         max_upload_bytes: int,
         audit: AuditService,
     ) -> None:
@@ -85,7 +84,7 @@ class ImportService:
         self._incoming = incoming
         self._keys = keys
         self._datasets = datasets
-        self._executor = executor
+        self._start_job = start_job  # records the job's first steps and sends them
         self.max_upload_bytes = max_upload_bytes
 
     def check_dataset(self, name: str | None) -> str:
@@ -176,5 +175,5 @@ class ImportService:
                 **(details or {}),
             },
         )
-        self._executor.submit(job.id)
+        self._start_job(job)
         return job

@@ -2,11 +2,17 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from loadbay.api.deps import ServicesDep
 from loadbay.api.schemas import Health
 
 router = APIRouter(tags=["health"])
+
+
+class Readiness(BaseModel):
+    status: str  # "ok" or "unavailable"
+    checks: dict[str, str]  # "database", "broker", "stores.<name>": "ok" or "unavailable: …"
 
 
 @router.get("/healthz", response_model=Health)
@@ -15,9 +21,11 @@ def healthz() -> Health:
     return Health(status="ok")
 
 
-@router.get("/readyz", response_model=Health, responses={503: {"model": Health}})
+@router.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness}})
 def readyz(services: ServicesDep) -> JSONResponse:
-    """Readiness: the service database answers."""
-    if services.database_ready():
-        return JSONResponse({"status": "ok"})
-    return JSONResponse({"status": "unavailable"}, status_code=503)
+    """Readiness: the service database, the broker and every store answer (within ~2 s)."""
+    report = services.readiness.check()
+    status = "ok" if report.ready else "unavailable"
+    return JSONResponse(
+        {"status": status, "checks": report.checks}, status_code=200 if report.ready else 503
+    )
