@@ -229,6 +229,7 @@ def build_services(
     runner, executor, recovery = _build_runner(
         settings,
         executor_backend,
+        metrics,
         ImportDeps(
             jobs=jobs,
             steps=steps,
@@ -304,6 +305,7 @@ def build_services(
 def _build_runner(
     settings: Settings,
     executor_backend: str | None,
+    metrics: Metrics,
     imports: ImportDeps,
     scan_stage: ScanStage,
     notifications: NotificationService,
@@ -329,6 +331,7 @@ def _build_runner(
         send,
         config.lease_seconds,
         RetryPolicy(first_delay=config.retry_delay_seconds),
+        metrics,
     )
     executor = open_executor(
         executor_backend or config.backend,

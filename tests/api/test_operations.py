@@ -58,16 +58,15 @@ def test_metrics_show_the_jobs_by_status_and_kind_and_the_scan(client: TestClien
     assert ("loadbay_queue_depth", frozenset({("queue", "loadbay")})) not in samples  # in-process
 
 
-@pytest.mark.xfail(
-    reason="the job runner (being restructured) does not call Metrics.rows_decided yet",
-    strict=True,
-)
 def test_metrics_count_the_rows_decided(client: TestClient) -> None:
     job = wait_done(client, upload(client).json()["id"])
     samples = scrape(client)
-    assert job["counts"] == {"success": 1, "failure": 2}
-    assert value(samples, "loadbay_rows_total", dataset="user", outcome="success") == 1
-    assert value(samples, "loadbay_rows_total", dataset="user", outcome="failure") == 2
+    assert job["counts"] == {"success": 2, "failure": 1}
+    assert value(samples, "loadbay_rows_total", dataset="user", outcome="success") == 2
+    assert value(samples, "loadbay_rows_total", dataset="user", outcome="failure") == 1
+    for stage in ("scan", "split", "parse", "index", "decide", "finalize"):
+        count = value(samples, "loadbay_stage_duration_seconds_count", kind="import", stage=stage)
+        assert count == 1, stage
 
 
 def test_metrics_count_a_clean_verdict(tmp_path: Path, database_urls: tuple[str, str]) -> None:

@@ -42,6 +42,7 @@ class Imported:
     report: list[list[str]]
     rows: list[dict[str, object]]
     steps: list[str]  # the names of the steps that ran, in order
+    metered: tuple[float, float]  # loadbay_rows_total: success, failure
 
 
 def _import(
@@ -73,6 +74,13 @@ def _import(
             report_rows(services, job.id) if job.result_available else [],
             target_rows(services, table, key),
             steps,
+            tuple(  # type: ignore[arg-type]
+                services.metrics.process_registry.get_sample_value(
+                    "loadbay_rows_total", {"dataset": dataset, "outcome": outcome}
+                )
+                or 0
+                for outcome in ("success", "failure")
+            ),
         )
 
 
@@ -148,6 +156,7 @@ def test_a_location_file_in_chunks_matches_the_rules_and_the_whole_file(
     assert chunked.steps.count("index") == 1, "every cut fell between records"
     assert chunked.status is whole.status is JobStatus.COMPLETED
     assert chunked.counts == whole.counts
+    assert chunked.metered == chunked.counts, "the rows metric counts each row once"
     assert chunked.report == whole.report, "the same report, byte for byte"
     assert chunked.rows == whole.rows
     _check_against_rules(chunked, expected)

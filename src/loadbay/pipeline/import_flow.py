@@ -222,7 +222,12 @@ class ImportFlow:
         if not deps.jobs.complete(job.id, Progress(rows, rows), counts, result_ref):
             results.delete(result_key)  # cancelled at the last moment: serve nothing
             raise JobCancelled(job.id)
-        return StepOutcome(job_ended=True)
+        # The rows decided here: those that waited on another chunk.
+        settled = StepResult(
+            success=counts.success - sum(s.success for s in decided),
+            failure=counts.failure - sum(s.failure for s in decided),
+        )
+        return StepOutcome(settled, job_ended=True)
 
     def _settle(
         self, job: Job, decided: list[Step], work: WorkArea, scratch: Path

@@ -24,6 +24,7 @@ from loadbay.db.steps import ClaimRefused, Lease, StepRepository
 from loadbay.domain.errors import JobCancelled, JobFailure
 from loadbay.domain.jobs import Job, JobError, JobKind
 from loadbay.domain.steps import NewStep, Step, StepResult
+from loadbay.observability import Metrics, job_context
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +116,7 @@ class StepRunner:
         send: Callable[[str, str], None],
         lease_seconds: float,
         retry: RetryPolicy,
+        metrics: Metrics,
     ) -> None:
         self._jobs = jobs
         self._steps = steps
@@ -124,6 +126,7 @@ class StepRunner:
         self._send = send
         self._heartbeat = max(lease_seconds / 3, 0.2)
         self._retry = retry
+        self._metrics = metrics
         self.owner = process_owner()
 
     # --- starting a job ---------------------------------------------------------------
@@ -159,7 +162,8 @@ class StepRunner:
                 self._dead_letter(job, flow, dead)
             return
         assert isinstance(claimed, Step)
-        self._attempt(job, flow, claimed)
+        with job_context(job_id, name):
+            self._attempt(job, flow, claimed)
 
     def _attempt(self, job: Job, flow: Flow, step: Step) -> None:
         lease = Lease(job.id, step.name, self.owner)
@@ -185,13 +189,19 @@ class StepRunner:
         except Exception as error:
             self._failed_attempt(job, flow, step, lease, error)
             return
-        log.info("job %s step %s done in %.2fs", job.id, step.name, time.monotonic() - started)
+        seconds = time.monotonic() - started
+        log.info("job %s step %s done in %.2fs", job.id, step.name, seconds)
         ready = self._steps.complete(
             lease, outcome.result, outcome.new_steps, outcome.replace_from_phase
         )
         if ready is None:
             log.warning("job %s step %s lost its lease; its result was dropped", job.id, step.name)
             return
+        # Counted once the result is recorded, so that a re-run step counts once.
+        self._metrics.observe_stage(job.kind.value, step.name.split("/", 1)[0], seconds)
+        self._metrics.rows_decided(
+            job.dataset or "", outcome.result.success, outcome.result.failure
+        )
         if outcome.job_ended:
             self._ended(job, flow)
             return
