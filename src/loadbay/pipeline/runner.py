@@ -169,6 +169,8 @@ class StepRunner:
         lease = Lease(job.id, step.name, self.owner)
         attempt = Attempt(lease, self._steps, self._stopping)
         beating = _Heartbeat(self._steps, attempt, self._heartbeat)
+        if step.attempts > 1:
+            log.info("job %s step %s: attempt %d", job.id, step.name, step.attempts)
         started = time.monotonic()
         try:
             with beating:
