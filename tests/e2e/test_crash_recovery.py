@@ -185,18 +185,16 @@ def _job(server: Server, job_id: str) -> dict[str, Any]:
     return job
 
 
-def _wait_mid_import(
-    server: Server, job_id: str, worker: Worker | None = None
-) -> dict[str, Any]:
+def _wait_mid_import(server: Server, job_id: str, worker: Worker | None = None) -> dict[str, Any]:
     """Wait until rows are being decided, some done and some not (before, while the
     file is read, progress counts bytes), and ``worker`` is inside a step."""
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         job = _job(server, job_id)
         progress = job["progress"]
-        if progress["total"] == ROWS and 0 < progress["processed"] < ROWS:
-            if worker is None or worker.busy():
-                return job
+        deciding = progress["total"] == ROWS and 0 < progress["processed"] < ROWS
+        if deciding and (worker is None or worker.busy()):
+            return job
         assert job["status"] in ("received", "scanning", "processing"), job
         time.sleep(0.01)
     raise AssertionError(f"the import never got under way: {job}")
