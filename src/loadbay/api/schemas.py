@@ -69,6 +69,7 @@ class JobOut(BaseModel):
     finished_at: Timestamp | None
     result_available: bool
     scan: ScanOut | None = None
+    expires_at: Timestamp | None = None  # an export's: its file is deleted then
 
     @classmethod
     def of(cls, job: Job) -> JobOut:
@@ -109,6 +110,7 @@ class JobOut(BaseModel):
             )
             if job.scan
             else None,
+            expires_at=job.expires_at,
         )
 
 

@@ -6,15 +6,16 @@ lands while a worker runs is never overwritten by the worker.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, case, func, insert, select, update
+from sqlalchemy import Engine, case, func, insert, or_, select, update
 from sqlalchemy.engine import RowMapping
 
-from loadbay.db.tables import jobs
+from loadbay.db.tables import job_shares, jobs
 from loadbay.domain.jobs import (
     ACTIVE_STATUSES,
     Counts,
@@ -64,7 +65,8 @@ def _to_job(row: RowMapping) -> Job:
         error=error,
         started_at=_utc(row["started_at"]),
         finished_at=_utc(row["finished_at"]),
-        has_result=row["result_ref"] is not None,
+        has_result=row["result_ref"] is not None and row["result_deleted_at"] is None,
+        expires_at=_utc(row["expires_at"]),
         scan=ScanRecord(
             ScanVerdict(row["scan_verdict"]),
             row["scan_signature"],
@@ -86,8 +88,21 @@ class JobRepository:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
-    def add(self, job: Job, source_ref: str | None) -> None:
+    def add(
+        self,
+        job: Job,
+        source_ref: str | None,
+        params: dict[str, Any] | None = None,
+        shared_with: Collection[str] = (),
+    ) -> None:
+        """Record a new job; ``params`` (an export's request) and the users of its tenant
+        it is shared with are written in the same transaction."""
         with self._engine.begin() as connection:
+            if shared_with:
+                connection.execute(
+                    insert(job_shares),
+                    [{"job_id": job.id, "user": u, "tenant": job.tenant} for u in shared_with],
+                )
             connection.execute(
                 insert(jobs).values(
                     id=job.id,
@@ -104,8 +119,30 @@ class JobRepository:
                     attempts=0,
                     source_ref=source_ref,
                     created_at=job.created_at,
+                    params=json.dumps(params) if params is not None else None,
                 )
             )
+
+    def params(self, job_id: str) -> dict[str, Any] | None:
+        with self._engine.connect() as connection:
+            raw = connection.execute(select(jobs.c.params).where(jobs.c.id == job_id)).scalar()
+        loaded: dict[str, Any] | None = json.loads(raw) if raw else None
+        return loaded
+
+    def shared_with(self, job_id: str) -> list[str]:
+        """The users a job is shared with, by name."""
+        query = select(job_shares.c.user).where(job_shares.c.job_id == job_id)
+        with self._engine.connect() as connection:
+            return sorted(connection.execute(query).scalars())
+
+    def is_shared_with(self, job_id: str, viewer: Principal) -> bool:
+        query = select(job_shares.c.job_id).where(
+            job_shares.c.job_id == job_id,
+            job_shares.c.user == viewer.user,
+            job_shares.c.tenant == viewer.tenant,
+        )
+        with self._engine.connect() as connection:
+            return connection.execute(query).first() is not None
 
     def get(self, job_id: str) -> Job | None:
         with self._engine.connect() as connection:
@@ -128,7 +165,10 @@ class JobRepository:
         if not viewer.sees_every_tenant:
             query = query.where(jobs.c.tenant == viewer.tenant)
             if not viewer.is_admin:
-                query = query.where(jobs.c.owner == viewer.user)
+                shared = select(job_shares.c.job_id).where(
+                    job_shares.c.tenant == viewer.tenant, job_shares.c.user == viewer.user
+                )
+                query = query.where(or_(jobs.c.owner == viewer.user, jobs.c.id.in_(shared)))
         if filters.kind:
             query = query.where(jobs.c.kind == filters.kind.value)
         if filters.status:
@@ -227,7 +267,14 @@ class JobRepository:
                 update(jobs).where(jobs.c.id == job_id).values(source_ref=source_ref)
             )
 
-    def complete(self, job_id: str, progress: Progress, counts: Counts, result_ref: str) -> bool:
+    def complete(
+        self,
+        job_id: str,
+        progress: Progress,
+        counts: Counts,
+        result_ref: str,
+        expires_at: datetime | None = None,
+    ) -> bool:
         """Mark the job completed with its exact counts and result; False if it had ended."""
         return self.transition(
             job_id,
@@ -237,4 +284,30 @@ class JobRepository:
             success=counts.success,
             failure=counts.failure,
             result_ref=result_ref,
+            expires_at=expires_at,
         )
+
+    def expired_results(self, now: datetime, limit: int = 100) -> list[str]:
+        """Jobs whose result expired and is still stored, oldest expiry first."""
+        query = (
+            select(jobs.c.id)
+            .where(
+                jobs.c.expires_at <= now,
+                jobs.c.result_ref.is_not(None),
+                jobs.c.result_deleted_at.is_(None),
+            )
+            .order_by(jobs.c.expires_at)
+            .limit(limit)
+        )
+        with self._engine.connect() as connection:
+            return list(connection.execute(query).scalars())
+
+    def mark_result_deleted(self, job_id: str, at: datetime) -> bool:
+        """Record that the result file is gone; False if another sweep did it first."""
+        statement = (
+            update(jobs)
+            .where(jobs.c.id == job_id, jobs.c.result_deleted_at.is_(None))
+            .values(result_deleted_at=at)
+        )
+        with self._engine.begin() as connection:
+            return connection.execute(statement).rowcount == 1

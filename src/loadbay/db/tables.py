@@ -45,6 +45,10 @@ jobs = Table(
     Column("scan_signature", String(255)),
     Column("scan_engine", String(255)),
     Column("scanned_at", DateTime(timezone=True)),
+    Column("params", Text),  # JSON: an export's request (dataset columns, filters, format)
+    Column("expires_at", DateTime(timezone=True)),  # an export's file, once completed
+    Column("result_deleted_at", DateTime(timezone=True)),  # by the retention sweep
+    Index("ix_jobs_expires_at", "expires_at"),
     Index("ix_jobs_tenant_owner_id", "tenant", "owner", "id"),
     Index("ix_jobs_tenant_id", "tenant", "id"),
     Index("ix_jobs_status", "status"),
@@ -58,6 +62,16 @@ jobs = Table(
     Index("ix_jobs_tenant_dataset_id", "tenant", "dataset", "id"),
     Index("ix_jobs_tenant_id_created_at", "tenant", "id", "created_at"),
     Index("ix_jobs_tenant_owner_id_created_at", "tenant", "owner", "id", "created_at"),
+)
+
+# The users of the owner's tenant a job (an export) is shared with: they see it too.
+job_shares = Table(
+    "job_shares",
+    metadata,
+    Column("job_id", String(26), primary_key=True),
+    Column("user", String(200), primary_key=True),
+    Column("tenant", String(200), nullable=False),
+    Index("ix_job_shares_tenant_user_job_id", "tenant", "user", "job_id"),
 )
 
 # Append-only: the application inserts and reads, never updates or deletes.

@@ -14,6 +14,8 @@ SIGNED_LINK = "signed-link"  # the actor of a download through a signed link
 
 class AuditAction(StrEnum):
     IMPORT_CREATED = "import.created"
+    EXPORT_REQUESTED = "export.requested"  # with its dataset, filters, columns, format
+    EXPORT_DELETED = "export.deleted"  # the retention sweep removed its file
     RESULT_LINK_ISSUED = "result.link_issued"
     RESULT_DOWNLOADED = "result.downloaded"
     JOB_CANCELLED = "job.cancelled"

@@ -136,10 +136,18 @@ class Job:
     finished_at: datetime | None = None
     has_result: bool = False
     scan: ScanRecord | None = None
+    # An export's file is deleted at this time (the retention sweep); None until it
+    # completes, and for other kinds.
+    expires_at: datetime | None = None
 
     @property
     def result_available(self) -> bool:
         return self.status is JobStatus.COMPLETED and self.has_result
 
+    def expired(self, now: datetime) -> bool:
+        return self.expires_at is not None and self.expires_at <= now
+
     def result_file_name(self) -> str:
+        if self.kind is JobKind.EXPORT and self.file_name:
+            return self.file_name  # the export's own name, with its format's extension
         return f"{self.dataset or self.kind.value}_{self.id}.csv"

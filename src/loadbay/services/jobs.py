@@ -10,7 +10,7 @@ from typing import BinaryIO
 
 from loadbay.db.jobs import JobFilter, JobRepository
 from loadbay.domain.audit import SIGNED_LINK, AuditAction, Origin
-from loadbay.domain.errors import Conflict, LinkRejected, NotFound, Unprocessable
+from loadbay.domain.errors import Conflict, Gone, LinkRejected, NotFound, Unprocessable
 from loadbay.domain.jobs import Job, JobStatus
 from loadbay.domain.principals import Principal
 from loadbay.security.keys import KeyRing
@@ -65,8 +65,12 @@ class JobService:
         return job
 
     def _visible(self, viewer: Principal, job_id: str) -> Job:
+        """The job if ``viewer`` may see it: their own, their tenant's for an admin, or
+        shared with them."""
         job = self._jobs.get(job_id)
-        if job is None or not viewer.can_see(job.owner, job.tenant):
+        if job is None or not (
+            viewer.can_see(job.owner, job.tenant) or self._jobs.is_shared_with(job.id, viewer)
+        ):
             raise NotFound(f"No job {job_id!r}", code="job_not_found")
         return job
 
@@ -106,6 +110,12 @@ class JobService:
         origin: Origin | None = None,
     ) -> ResultLink:
         job = self._visible(viewer, job_id)
+        now = datetime.now(UTC)
+        if job.expired(now) or (job.expires_at is not None and not job.has_result):
+            raise Gone(
+                f"The export expired at {job.expires_at:%Y-%m-%d %H:%M} UTC and was deleted",
+                code="export_expired",
+            )
         if not job.result_available:
             raise Conflict(
                 f"The job is {job.status.value}; its result is ready once it is completed",
@@ -117,7 +127,9 @@ class JobService:
                 f"expires_in must be between 1 and {self.link_ttl_max_seconds} seconds",
                 code="invalid_expires_in",
             )
-        expires_at = datetime.now(UTC) + timedelta(seconds=seconds)
+        expires_at = now + timedelta(seconds=seconds)
+        if job.expires_at is not None:  # a link never outlives the export
+            expires_at = min(expires_at, job.expires_at)
         file_name = job.result_file_name()
         ref = self._result_ref(job_id)
         native = self._stores.for_ref(ref).presigned_get(ref.key, expires_at, file_name)
@@ -152,7 +164,7 @@ class JobService:
         """The result file behind a signed link; the link is checked before anything else."""
         self._signer.check(job_id, file_name, expires, signature, datetime.now(UTC))
         job = self._jobs.get(job_id)
-        if job is None or not job.result_available:
+        if job is None or not job.result_available or job.expired(datetime.now(UTC)):
             raise LinkRejected(
                 "The file behind this link is no longer available", code="link_expired"
             )

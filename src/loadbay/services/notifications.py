@@ -22,7 +22,7 @@ from loadbay.config import NotificationSettings, WebhookSettings
 from loadbay.db.jobs import JobRepository
 from loadbay.db.notifications import AttemptRepository
 from loadbay.domain.ids import new_id
-from loadbay.domain.jobs import Job, JobStatus
+from loadbay.domain.jobs import Job, JobKind, JobStatus
 from loadbay.notifiers import (
     AttemptRecord,
     EmailNotifier,
@@ -55,6 +55,8 @@ def summary_of(job: Job, event: str, message: str | None = None) -> str:
     what = f"{job.kind.value.capitalize()} of {job.file_name or job.id}"
     if event == "scan.unavailable":
         return f"{what} is waiting: {message or 'the malware scanner cannot be reached'}"
+    if job.status is JobStatus.COMPLETED and job.kind is JobKind.EXPORT:
+        return f"{what} completed: {job.counts.success} rows exported"
     if job.status is JobStatus.COMPLETED:
         return f"{what} completed: {job.counts.success} imported, {job.counts.failure} failed"
     if job.error is not None:
@@ -134,14 +136,17 @@ class NotificationService:
             self._queue.put(_Delivery(notifier, notification))
 
     def _owner_notifiers(self, job: Job) -> list[Notifier]:
+        """The channels of the job's owner and of the users it is shared with: each
+        webhook once, one email to every address."""
+        users = {job.owner, *self._jobs.shared_with(job.id)}
         notifiers: list[Notifier] = [
             self._webhook(hook)
             for hook in self._settings.webhooks
-            if not hook.users or job.owner in hook.users
+            if not hook.users or users & set(hook.users)
         ]
-        address = self._emails.get(job.owner)
-        if address and self._settings.smtp.host:
-            notifiers.append(self._email([address]))
+        addresses = sorted({a for user in users if (a := self._emails.get(user))})
+        if addresses and self._settings.smtp.host:
+            notifiers.append(self._email(addresses))
         return notifiers
 
     def _admin_notifiers(self) -> list[Notifier]:
