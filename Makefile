@@ -32,6 +32,8 @@ bench: install
 	$(BIN)/python -m bench.import_bench
 	$(BIN)/python -m bench.scan_bench
 	$(BIN)/python -m bench.storage_bench
+	$(BIN)/python -m bench.scale_bench
+	$(BIN)/python -m bench.jobs_list_bench
 
 lint: install
 	$(BIN)/ruff check src tests bench
