@@ -53,6 +53,7 @@ from typing import Any
 import httpx
 import psutil
 import psycopg
+import redis
 
 from bench._common import MIB, BenchError
 from bench.import_bench import (
@@ -165,11 +166,12 @@ class Run:
 # --- processes -------------------------------------------------------------------------
 
 
-def write_config(tmp: Path, service_url: str, target_url: str, chunk_bytes: int) -> Path:
+def write_config(
+    tmp: Path, service_url: str, target_url: str, chunk_bytes: int, queue: str
+) -> Path:
     def q(value: str) -> str:
         return json.dumps(value)  # a JSON string is a valid TOML basic string
 
-    queue = f"loadbay-scale-bench-{secrets.token_hex(4)}"  # this run's own queue
     config = tmp / "loadbay.toml"
     config.write_text(
         f"data_dir = {q(str(tmp / 'data'))}\n"
@@ -183,6 +185,18 @@ def write_config(tmp: Path, service_url: str, target_url: str, chunk_bytes: int)
         encoding="utf-8",
     )
     return config
+
+
+def forget_queue(queue: str) -> None:
+    """Delete what the broker kept for this run's queue (kombu's binding keys)."""
+    with contextlib.suppress(redis.RedisError):
+        client = redis.Redis.from_url(REDIS_URL)
+        try:
+            keys = list(client.scan_iter(match=f"*{queue}*"))
+            if keys:
+                client.delete(*keys)
+        finally:
+            client.close()
 
 
 def start_serve(tmp: Path, config: Path) -> tuple[subprocess.Popen[bytes], str]:
@@ -392,7 +406,9 @@ def measure(path: Path, rows: int, workers: int, chunk_bytes: int, cold: bool) -
         )
         if not cold:
             create_target_table(target_url)
-        config = write_config(tmp, service_url, target_url, chunk_bytes)
+        queue = f"loadbay-scale-bench-{secrets.token_hex(4)}"  # this run's own queue
+        stack.callback(forget_queue, queue)  # last, once the processes have stopped
+        config = write_config(tmp, service_url, target_url, chunk_bytes, queue)
         serve, base_url = start_serve(tmp, config)  # first: it migrates the service database
         stack.callback(stop_server, serve)
         procs: list[subprocess.Popen[bytes]] = []
