@@ -26,7 +26,7 @@ from sqlalchemy import (
     Text,
     select,
 )
-from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.types import TypeEngine
 
 from loadbay.domain.datasets import ColumnType, Dataset
@@ -140,8 +140,14 @@ class SqlTarget:
             ),
         )
         try:
-            table.create(self._engine, checkfirst=True)
-        except (OperationalError, ProgrammingError):
-            # Another process created it between the check and the create.
-            table.create(self._engine, checkfirst=True)
+            try:
+                table.create(self._engine, checkfirst=True)
+            except DBAPIError:
+                # Another process created it between the check and the create (on
+                # PostgreSQL a unique violation on pg_type, an IntegrityError): the
+                # second check finds it.
+                table.create(self._engine, checkfirst=True)
+        except BaseException:
+            self._metadata.remove(table)  # so that a later attempt can declare it again
+            raise
         return table
