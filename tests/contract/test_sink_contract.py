@@ -426,31 +426,37 @@ def test_an_empty_batch_writes_nothing(engine: Engine, target: SqlTarget) -> Non
     assert stored(engine, locations) == {}
 
 
+def _race_to_create(engines: list[Engine], dataset: Dataset) -> list[BaseException]:
+    """Each engine's own SqlTarget asks for the dataset's sink at the same moment."""
+    import threading
+
+    barrier = threading.Barrier(len(engines))
+    errors: list[BaseException] = []
+
+    def create(engine: Engine) -> None:
+        barrier.wait()
+        try:
+            SqlTarget(engine).sink(dataset)
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=create, args=(e,)) for e in engines]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return errors
+
+
 def test_workers_creating_the_same_table_at_once_all_get_it(
     database_urls: tuple[str, str],
 ) -> None:
     """Each worker process has its own SqlTarget; on a fresh database they race to
     create the dataset's table. Every one of them must end up with a working sink."""
-    import threading
-
     dataset = builtin("location")
     for trial in range(5):
         engines = [make_engine(database_urls[1]) for _ in range(4)]
-        barrier = threading.Barrier(len(engines))
-        errors: list[BaseException] = []
-
-        def create(engine: Engine) -> None:
-            barrier.wait()
-            try:
-                SqlTarget(engine).sink(dataset)
-            except BaseException as error:  # noqa: BLE001 - collected for the assert
-                errors.append(error)
-
-        threads = [threading.Thread(target=create, args=(e,)) for e in engines]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        errors = _race_to_create(engines, dataset)
         with engines[0].begin() as connection:
             connection.execute(text(f"DROP TABLE {dataset.table}"))
         for engine in engines:
