@@ -462,3 +462,30 @@ def test_workers_creating_the_same_table_at_once_all_get_it(
         for engine in engines:
             engine.dispose()
         assert not errors, f"trial {trial}: {errors[0]!r}"
+
+
+def test_new_keys_are_copied_straight_in_and_existing_ones_staged(
+    engine: Engine, target: SqlTarget
+) -> None:
+    if not is_postgres(engine):
+        pytest.skip("the direct COPY is PostgreSQL's; SQLite runs executemany")
+    locations = builtin("location")
+    sink = target.sink(locations)
+    assert isinstance(sink, PostgresTableSink)
+    columns = ("code", "name", "type")
+    sink.upsert(columns, columns, frame(columns, [["A", "One", "state"], ["B", "Two", "state"]]))
+    assert sink.copies_directly, "all new: no conflict, still copying directly"
+    # One new key and one existing: the direct COPY meets B, and nothing of it stays.
+    sink.upsert(columns, columns, frame(columns, [["C", "Three", "state"], ["B", "2", "block"]]))
+    assert not sink.copies_directly, "the conflict sent the batch through staging"
+    got = stored(engine, locations)
+    assert {k: (v["name"], v["type"]) for k, v in got.items()} == {
+        "A": ("One", "state"),
+        "B": ("2", "block"),
+        "C": ("Three", "state"),
+    }
+    for n in range(PostgresTableSink.RETRY_DIRECT_AFTER + 1):
+        sink.upsert(columns, columns, frame(columns, [[f"N{n}", "New", "state"]]))
+    assert sink.copies_directly, "after a while the direct COPY is tried again"
+    sink.upsert(columns, columns, frame(columns, [["Z", "Last", "state"]]))
+    assert len(stored(engine, locations)) == 3 + PostgresTableSink.RETRY_DIRECT_AFTER + 2
