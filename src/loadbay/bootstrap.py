@@ -11,7 +11,7 @@ import gc
 import logging
 import threading
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -30,6 +30,7 @@ from loadbay.db.uploads import UploadRepository
 from loadbay.domain.jobs import JobKind
 from loadbay.domain.principals import Principal
 from loadbay.executors.base import Executor, open_executor
+from loadbay.exports.flow import ExportFlow, ExportSettings
 from loadbay.observability import Metrics, Readiness, service_readiness
 from loadbay.observability.collectors import job_counts
 from loadbay.observability.queues import celery_queue_depth
@@ -44,11 +45,13 @@ from loadbay.security.links import LinkSigner
 from loadbay.security.tokens import TokenGrant, TokenTable, load_or_create_admin_token
 from loadbay.services.audit import AuditService
 from loadbay.services.bucket_events import BucketEventService
+from loadbay.services.exports import ExportService
 from loadbay.services.imports import ImportService
 from loadbay.services.jobs import JobService
 from loadbay.services.notifications import NotificationService
 from loadbay.services.periodic import Periodic
 from loadbay.services.recovery import StepRecovery
+from loadbay.services.retention import ExportRetention
 from loadbay.services.uploads import UploadService
 from loadbay.sinks.sql_table import SqlTarget
 from loadbay.storage.registry import StoreRegistry, open_store
@@ -68,6 +71,8 @@ class Services:
     keys: KeyRing
     tokens: TokenTable
     imports: ImportService
+    exports: ExportService
+    retention: ExportRetention
     jobs: JobService
     audit: AuditService
     notifications: NotificationService
@@ -100,6 +105,12 @@ class Services:
             self.step_repository.expire_leases("")
         self.housekeeping = [
             Periodic("upload-expiry", 60, self.uploads.expire_overdue, self.stopping),
+            Periodic(
+                "export-retention",
+                self.settings.exports.sweep_interval_seconds,
+                self.retention.sweep,
+                self.stopping,
+            ),
             Periodic(
                 "step-recovery",
                 self.settings.executor.sweep_interval_seconds,
@@ -226,6 +237,7 @@ def build_services(
         on_verdict=metrics.scan_verdict,
     )
     steps = StepRepository(engine, settings.executor.lease_seconds, settings.executor.max_attempts)
+    target = SqlTarget(target_engine)
     runner, executor, recovery = _build_runner(
         settings,
         executor_backend,
@@ -236,7 +248,7 @@ def build_services(
             stores=stores,
             keys=keys,
             datasets=datasets,
-            target=SqlTarget(target_engine),
+            target=target,
             settings=ImportSettings(
                 scratch_dir=data_dir / "work",
                 csv_limits=CsvLimits(
@@ -250,6 +262,18 @@ def build_services(
             today=lambda: datetime.now(UTC).date(),
         ),
         scan_stage,
+        ExportFlow(
+            jobs,
+            datasets,
+            target,
+            stores,
+            keys,
+            ExportSettings(
+                scratch_dir=data_dir / "work",
+                ttl=timedelta(hours=settings.exports.ttl_hours),
+                batch_rows=settings.exports.batch_rows,
+            ),
+        ),
         notifications,
         stopping,
     )
@@ -265,6 +289,8 @@ def build_services(
         keys=keys,
         tokens=tokens,
         imports=imports,
+        exports=ExportService(jobs, datasets, audit, runner.start, tokens.users_of),
+        retention=ExportRetention(jobs, stores, keys, audit),
         uploads=UploadService(
             UploadRepository(engine),
             stores["incoming"],
@@ -308,6 +334,7 @@ def _build_runner(
     metrics: Metrics,
     imports: ImportDeps,
     scan_stage: ScanStage,
+    exports: ExportFlow,
     notifications: NotificationService,
     stopping: threading.Event,
 ) -> tuple[StepRunner, Executor, StepRecovery]:
@@ -325,7 +352,7 @@ def _build_runner(
     runner = StepRunner(
         imports.jobs,
         imports.steps,
-        {JobKind.IMPORT: ImportFlow(imports, scan_stage)},
+        {JobKind.IMPORT: ImportFlow(imports, scan_stage), JobKind.EXPORT: exports},
         notifications,
         stopping,
         send,
@@ -341,7 +368,12 @@ def _build_runner(
         config.queue,
     )
     recovery = StepRecovery(
-        imports.jobs, imports.steps, runner, send, config.redeliver_after_seconds
+        imports.jobs,
+        imports.steps,
+        runner,
+        send,
+        config.redeliver_after_seconds,
+        (JobKind.IMPORT, JobKind.EXPORT),
     )
     return runner, executor, recovery
 

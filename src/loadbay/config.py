@@ -91,7 +91,9 @@ class ExecutorSettings(_Section):
 
 
 class ExportsSettings(_Section):
-    ttl_hours: float = Field(default=72, gt=0)
+    ttl_hours: float = Field(default=72, gt=0)  # from completion until the file is deleted
+    sweep_interval_seconds: float = Field(default=300, gt=0)  # how often expiry is checked
+    batch_rows: int = Field(default=10_000, ge=1)  # rows read and written at a time
 
 
 class TokenSettings(_Section):

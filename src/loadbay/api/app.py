@@ -14,6 +14,7 @@ from loadbay.api.routes import (
     datasets,
     downloads,
     events,
+    exports,
     health,
     imports,
     jobs,
@@ -42,6 +43,17 @@ def create_app(services: Services) -> FastAPI:
     )
     app.state.services = services
     install_error_handlers(app)
-    for module in (imports, uploads, jobs, datasets, downloads, audit, events, health, metrics):
+    for module in (
+        imports,
+        exports,
+        uploads,
+        jobs,
+        datasets,
+        downloads,
+        audit,
+        events,
+        health,
+        metrics,
+    ):
         app.include_router(module.router)
     return app

@@ -31,6 +31,10 @@ class TokenTable:
     def principal(self, token: str) -> Principal | None:
         return self._by_digest.get(_digest(token))
 
+    def users_of(self, tenant: str) -> set[str]:
+        """The users some token of ``tenant`` names (whom a job may be shared with)."""
+        return {p.user for p in self._by_digest.values() if p.tenant == tenant}
+
     def __len__(self) -> int:
         return len(self._by_digest)
 

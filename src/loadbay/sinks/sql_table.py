@@ -118,6 +118,14 @@ class SqlTarget:
                 self._sinks[dataset.name] = sink
             return sink
 
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
+    def table(self, dataset: Dataset) -> Table:
+        """The dataset's table (created if it does not exist yet), e.g. to export it."""
+        return self.sink(dataset)._table
+
     def _sink_class(self) -> type[SqlTableSink]:
         if self._engine.dialect.name == "postgresql":
             from loadbay.sinks.postgres import PostgresTableSink  # imports this module

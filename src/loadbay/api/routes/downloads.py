@@ -7,6 +7,7 @@ from fastapi.responses import StreamingResponse
 
 from loadbay.api.deps import OriginDep, ServicesDep
 from loadbay.api.schemas import ErrorBody
+from loadbay.exports.writers import MEDIA_TYPES
 
 router = APIRouter(tags=["downloads"])
 _CHUNK = 256 * 1024
@@ -35,7 +36,7 @@ def download(
 
     return StreamingResponse(
         chunks(),
-        media_type="text/csv; charset=utf-8",
+        media_type=MEDIA_TYPES.get(found.file_name.rsplit(".", 1)[-1], MEDIA_TYPES["csv"]),
         headers={
             "Content-Disposition": f'attachment; filename="{found.file_name}"',
             "Content-Length": str(found.size),
