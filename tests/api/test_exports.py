@@ -289,3 +289,22 @@ def test_the_requester_and_the_shared_users_are_notified(
         assert body["job"]["id"] == job["id"]
         assert body["summary"].endswith("completed: 5 rows exported")
     assert TOKENS["bob"]["tenant"] == TOKENS["alice"]["tenant"]
+
+
+def test_a_file_written_batch_by_batch_is_whole(
+    tmp_path: Path, database_urls: tuple[str, str]
+) -> None:
+    """Two rows a batch: the Parquet file has a row group per batch, and every row."""
+    settings = make_settings(tmp_path / "data", database_urls, exports={"batch_rows": 2})
+    with make_client(settings) as client:
+        _imported(client)
+        job = wait_done(client, _export(client, format="parquet").json()["id"])
+        _, data = _result(client, job["id"])
+        csv_job = wait_done(client, _export(client, format="csv").json()["id"])
+        _, csv_data = _result(client, csv_job["id"])
+    parquet = pq.ParquetFile(io.BytesIO(data))
+    assert parquet.metadata.num_row_groups == 3
+    assert parquet.read().column("external_id").to_pylist() == ["U1", "U2", "U3", "U4", "U5"]
+    lines = csv_data.decode("utf-8").split("\r\n")
+    assert [line.split(",")[0] for line in lines[1:-1]] == ["U1", "U2", "U3", "U4", "U5"]
+    assert lines[-1] == ""
