@@ -45,12 +45,13 @@ def _people(engine: Engine) -> Any:
     return users, table
 
 
-def _statements(engine: Engine) -> list[str]:
-    seen: list[str] = []
+def _statements(engine: Engine) -> list[tuple[str, str]]:
+    """Every statement run from now on, with the class of the DB-API cursor it ran on."""
+    seen: list[tuple[str, str]] = []
 
     @event.listens_for(engine, "before_cursor_execute")
     def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        seen.append(statement)
+        seen.append((statement, type(cursor).__name__))
 
     return seen
 
@@ -70,12 +71,13 @@ def test_matching_rows_in_key_order_batch_by_batch(engine: Engine) -> None:
     assert [len(b) for b in batches[:-1]] == [10] * (len(batches) - 1)
     assert 1 <= len(batches[-1]) <= 10
     assert [row for batch in batches for row in batch] == expected
-    selects = [s for s in seen if s.lstrip().upper().startswith("SELECT")]
+    selects = [(s, c) for s, c in seen if s.lstrip().upper().startswith("SELECT")]
     if engine.dialect.name == "postgresql":
         assert len(selects) == 1, "one streamed query"
+        assert selects[0][1] == "ServerCursor", "on a server-side cursor (psycopg's)"
     else:
         assert len(selects) >= len(batches), "a query per page"
-        assert all("LIMIT" in s.upper() for s in selects)
+        assert all("LIMIT" in s.upper() for s, _ in selects)
 
 
 def test_no_match_gives_no_batch(engine: Engine) -> None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, case, func, insert, or_, select, update
+from sqlalchemy import Engine, Select, case, func, insert, select, union, update
 from sqlalchemy.engine import RowMapping
 
 from loadbay.db.tables import job_shares, jobs
@@ -80,6 +80,22 @@ def _to_job(row: RowMapping) -> Job:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _filtered(query: Select[Any], filters: JobFilter, before_id: str | None) -> Select[Any]:
+    if filters.kind:
+        query = query.where(jobs.c.kind == filters.kind.value)
+    if filters.status:
+        query = query.where(jobs.c.status == filters.status.value)
+    if filters.dataset:
+        query = query.where(jobs.c.dataset == filters.dataset)
+    if filters.created_after:
+        query = query.where(jobs.c.created_at > filters.created_after)
+    if filters.created_before:
+        query = query.where(jobs.c.created_at < filters.created_before)
+    if before_id:
+        query = query.where(jobs.c.id < before_id)
+    return query
 
 
 class JobRepository:
@@ -161,27 +177,33 @@ class JobRepository:
         self, viewer: Principal, filters: JobFilter, limit: int, before_id: str | None
     ) -> list[Job]:
         """Up to ``limit`` jobs ``viewer`` may see, newest first, older than ``before_id``."""
-        query = select(jobs)
-        if not viewer.sees_every_tenant:
-            query = query.where(jobs.c.tenant == viewer.tenant)
-            if not viewer.is_admin:
-                shared = select(job_shares.c.job_id).where(
-                    job_shares.c.tenant == viewer.tenant, job_shares.c.user == viewer.user
-                )
-                query = query.where(or_(jobs.c.owner == viewer.user, jobs.c.id.in_(shared)))
-        if filters.kind:
-            query = query.where(jobs.c.kind == filters.kind.value)
-        if filters.status:
-            query = query.where(jobs.c.status == filters.status.value)
-        if filters.dataset:
-            query = query.where(jobs.c.dataset == filters.dataset)
-        if filters.created_after:
-            query = query.where(jobs.c.created_at > filters.created_after)
-        if filters.created_before:
-            query = query.where(jobs.c.created_at < filters.created_before)
-        if before_id:
-            query = query.where(jobs.c.id < before_id)
-        query = query.order_by(jobs.c.id.desc()).limit(limit)
+
+        def filtered(query: Select[Any]) -> Select[Any]:
+            return _filtered(query, filters, before_id).order_by(jobs.c.id.desc()).limit(limit)
+
+        if viewer.sees_every_tenant:
+            query = filtered(select(jobs))
+        elif viewer.is_admin:
+            query = filtered(select(jobs).where(jobs.c.tenant == viewer.tenant))
+        else:
+            # Their own jobs and those shared with them: each branch walks its own index
+            # ((tenant, owner, id) and job_shares' (tenant, user, job_id)) for at most
+            # ``limit`` ids; an OR in one query would walk the whole tenant.
+            own = filtered(
+                select(jobs.c.id).where(jobs.c.tenant == viewer.tenant, jobs.c.owner == viewer.user)
+            ).subquery()
+            shared = filtered(
+                select(jobs.c.id)
+                .join(job_shares, job_shares.c.job_id == jobs.c.id)
+                .where(job_shares.c.tenant == viewer.tenant, job_shares.c.user == viewer.user)
+            ).subquery()
+            ids = union(select(own.c.id), select(shared.c.id)).subquery()
+            query = (
+                select(jobs)
+                .where(jobs.c.id.in_(select(ids.c.id)))
+                .order_by(jobs.c.id.desc())
+                .limit(limit)
+            )
         with self._engine.connect() as connection:
             return [_to_job(row) for row in connection.execute(query).mappings()]
 
