@@ -308,3 +308,27 @@ def test_a_file_written_batch_by_batch_is_whole(
     lines = csv_data.decode("utf-8").split("\r\n")
     assert [line.split(",")[0] for line in lines[1:-1]] == ["U1", "U2", "U3", "U4", "U5"]
     assert lines[-1] == ""
+
+
+def test_a_list_pages_through_own_and_shared_jobs_newest_first(client: TestClient) -> None:
+    _imported(client)
+    made = [
+        _export(client, "alice", share_with=["bob"]).json()["id"],
+        _export(client, "bob").json()["id"],
+        _export(client, "alice").json()["id"],  # not shared: not Bob's to see
+        _export(client, "alice", share_with=["bob"]).json()["id"],
+        _export(client, "bob").json()["id"],
+    ]
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params: dict[str, Any] = {"kind": "export", "limit": 2}
+        if cursor:
+            params["cursor"] = cursor
+        page = client.get("/api/v1/jobs", headers=auth("bob"), params=params).json()
+        assert len(page["items"]) <= 2
+        seen += [j["id"] for j in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == [made[4], made[3], made[1], made[0]]
