@@ -102,7 +102,10 @@ def test_write_then_read_small(store: Store) -> None:
 def test_byte_ranges(store: Store) -> None:
     data = b"".join(blocks(3 * MiB + 17))
     put(store, "ranged.bin", data)
-    for start, end in [(0, 10), (5, 5), (MiB - 3, 2 * MiB + 5), (3 * MiB, None), (0, None)]:
+    size = len(data)
+    ranges = [(0, 10), (5, 5), (MiB - 3, 2 * MiB + 5), (3 * MiB, None), (0, None)]
+    ranges += [(size, None), (size, size + 5), (size + 10, None), (size - 1, None)]
+    for start, end in ranges:
         with store.open_read("ranged.bin", start, end) as reader:
             assert reader.read() == data[start:end], (start, end)
     with store.open_read("ranged.bin", 10, 20) as reader:
