@@ -281,9 +281,10 @@ def test_a_broker_restart_loses_no_step(
 
 
 def test_the_api_process_killed_mid_import_changes_nothing(
-    tmp_path: Path, database_urls: tuple[str, str], shared_broker: str
+    tmp_path: Path, database_urls: tuple[str, str], private_redis: PrivateRedis
 ) -> None:
-    config = _config(tmp_path, database_urls, shared_broker)
+    """Whatever the broker: the API process only records and enqueues."""
+    config = _config(tmp_path, database_urls, private_redis.url)
     first = Server(tmp_path, config).start()
     worker = Worker(tmp_path, config, "only")
     second: Server | None = None
