@@ -366,6 +366,8 @@ def _build_runner(
         config.concurrency,
         config.broker_url,
         config.queue,
+        config.broker_options,
+        config.lease_seconds,
     )
     recovery = StepRecovery(
         imports.jobs,

@@ -274,6 +274,8 @@ def worker(
             settings.executor.queue,
             services.runner.run,
             concurrency or settings.executor.concurrency,
+            settings.executor.broker_options,
+            settings.executor.lease_seconds,
         )
     finally:
         services.stop()

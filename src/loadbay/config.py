@@ -76,6 +76,10 @@ class ExecutorSettings(_Section):
     backend: str = "inprocess"
     broker_url: str = ""
     queue: str = "loadbay"  # the broker queue jobs go through (Celery)
+    # Celery's broker_transport_options, e.g. for SQS: region, visibility_timeout,
+    # wait_time_seconds, queue_name_prefix, predefined_queues. A visibility timeout
+    # defaults to longer than lease_seconds (see executors/celery_broker.py).
+    broker_options: dict[str, Any] = Field(default_factory=dict)
     concurrency: int = Field(default=2, ge=1, le=64)
     batch_rows: int = Field(default=20_000, ge=1)
     # A file larger than this is cut into chunks that workers import in parallel.

@@ -5,8 +5,8 @@ everything else from the service database (see ``domain/steps.py``)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Protocol
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
 
 StepHandler = Callable[[str, str], None]
 """Runs one step: ``handler(job_id, step_name)``."""
@@ -43,6 +43,8 @@ def open_executor(
     concurrency: int,
     broker_url: str = "",
     queue: str = "loadbay",
+    broker_options: Mapping[str, Any] | None = None,
+    lease_seconds: float = 60,
 ) -> Executor:
     if backend == "inprocess":
         from loadbay.executors.inprocess import InProcessExecutor
@@ -51,7 +53,7 @@ def open_executor(
     if backend == "celery":
         from loadbay.executors.celery import CeleryExecutor
 
-        return CeleryExecutor(broker_url, queue)
+        return CeleryExecutor(broker_url, queue, broker_options, lease_seconds)
     if backend == "manual":
         from loadbay.executors.manual import ManualExecutor
 

@@ -10,16 +10,30 @@ data (see ``domain/steps.py``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from celery import Celery  # type: ignore[import-untyped]
 
 from loadbay.executors.base import StepHandler
+from loadbay.executors.celery_broker import transport_options
 
 TASK = "loadbay.run_step"
 
 
-def make_celery_app(broker_url: str, queue: str) -> Celery:
+def make_celery_app(
+    broker_url: str,
+    queue: str,
+    broker_options: Mapping[str, Any] | None = None,
+    lease_seconds: float = 60,
+) -> Celery:
+    """The Celery app of both sides; ``broker_options`` (``[executor] broker_options``)
+    become its ``broker_transport_options``, with the defaults of ``celery_broker``."""
     app = Celery("loadbay", broker=broker_url)
     app.conf.update(
+        broker_transport_options=transport_options(
+            broker_url, broker_options or {}, lease_seconds, queue
+        ),
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
@@ -36,10 +50,16 @@ class CeleryExecutor:
 
     runs_steps_here = False
 
-    def __init__(self, broker_url: str, queue: str) -> None:
+    def __init__(
+        self,
+        broker_url: str,
+        queue: str,
+        broker_options: Mapping[str, Any] | None = None,
+        lease_seconds: float = 60,
+    ) -> None:
         if not broker_url:
             raise ValueError("executor.broker_url is required with executor.backend = celery")
-        self.app = make_celery_app(broker_url, queue)
+        self.app = make_celery_app(broker_url, queue, broker_options, lease_seconds)
 
     def start(self) -> None:
         pass
@@ -51,9 +71,16 @@ class CeleryExecutor:
         self.app.close()
 
 
-def run_worker(broker_url: str, queue: str, handler: StepHandler, concurrency: int) -> None:
+def run_worker(
+    broker_url: str,
+    queue: str,
+    handler: StepHandler,
+    concurrency: int,
+    broker_options: Mapping[str, Any] | None = None,
+    lease_seconds: float = 60,
+) -> None:
     """Run a Celery worker that hands each step to ``handler`` (blocks until stopped)."""
-    app = make_celery_app(broker_url, queue)
+    app = make_celery_app(broker_url, queue, broker_options, lease_seconds)
 
     @app.task(name=TASK)  # type: ignore[untyped-decorator]
     def run_step(job_id: str, step: str) -> None:
