@@ -13,7 +13,7 @@ import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import Engine, text
 
@@ -30,6 +30,7 @@ from loadbay.db.uploads import UploadRepository
 from loadbay.domain.jobs import JobKind
 from loadbay.domain.principals import Principal
 from loadbay.executors.base import Executor, open_executor
+from loadbay.executors.celery_broker import transport_options
 from loadbay.exports.flow import ExportFlow, ExportSettings
 from loadbay.observability import Metrics, Readiness, service_readiness
 from loadbay.observability.collectors import job_counts
@@ -387,16 +388,25 @@ def _build_metrics(settings: Settings, engine: Engine, backend: str) -> Metrics:
     executor = settings.executor
     if backend == "celery" and executor.broker_url:
         broker, queue = executor.broker_url, executor.queue
-        metrics.watch_queue(queue, lambda: celery_queue_depth(broker, queue))
+        options = _transport_options(settings)
+        metrics.watch_queue(queue, lambda: celery_queue_depth(broker, queue, options=options))
     return metrics
+
+
+def _transport_options(settings: Settings) -> dict[str, Any]:
+    """The broker transport options the workers use (what the probes must use too)."""
+    config = settings.executor
+    return transport_options(
+        config.broker_url, config.broker_options, config.lease_seconds, config.queue
+    )
 
 
 def _build_readiness(
     settings: Settings, engine: Engine, stores: StoreRegistry, backend: str
 ) -> Readiness:
     """``/readyz``: the service database, the broker (Celery) and every store."""
-    broker = None
-    if backend == "celery":
-        broker = (settings.executor.broker_url, settings.executor.queue)
     named = {name: stores[name] for name in settings.store_names}
-    return service_readiness(engine, named, broker)
+    if backend != "celery":
+        return service_readiness(engine, named)
+    broker = (settings.executor.broker_url, settings.executor.queue)
+    return service_readiness(engine, named, broker, broker_options=_transport_options(settings))

@@ -155,6 +155,14 @@ def test_workers_run_the_jobs_serve_enqueues_on_sqs(
         assert "Task loadbay.run_step[" in worked, "the worker ran it"
         assert "succeeded" in worked
         assert "sqs://test:**@127.0.0.1" in worked, "through SQS"
+        # The probes ask about the workers' queue (prefix, predefined URL), not a
+        # queue of the bare name that nobody reads.
+        ready = httpx.get(f"{server.url}/readyz", timeout=10).json()
+        assert ready["checks"]["broker"] == "ok", ready
+        scraped = httpx.get(f"{server.url}/metrics", timeout=10).text
+        assert 'loadbay_queue_depth{queue="loadbay"} 0.0' in scraped
+        urls = sqs_client(ministack).list_queues().get("QueueUrls", [])
+        assert not [u for u in urls if u.rsplit("/", 1)[-1] == "loadbay"], urls
     finally:
         server.stop()
     # The queue is the configured one, and every message was deleted (acknowledged).

@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Engine, text
 
@@ -125,10 +126,12 @@ def store_check(store: Store) -> Check:
     return check
 
 
-def broker_check(url: str, queue: str, timeout: float) -> Check:
+def broker_check(
+    url: str, queue: str, timeout: float, options: Mapping[str, Any] | None = None
+) -> Check:
     from loadbay.observability.queues import check_broker
 
-    return lambda: check_broker(url, queue, timeout)
+    return lambda: check_broker(url, queue, timeout, options)
 
 
 def service_readiness(
@@ -136,11 +139,14 @@ def service_readiness(
     stores: Mapping[str, Store],
     broker: tuple[str, str] | None = None,
     timeout: float = 2.0,
+    broker_options: Mapping[str, Any] | None = None,
 ) -> Readiness:
     """The checks of a loadbay process: ``database``, ``broker`` (when ``broker`` gives
-    ``(url, queue)``) and ``stores.<name>`` for every configured store."""
+    ``(url, queue)``, with the workers' transport options) and ``stores.<name>`` for
+    every configured store."""
     checks: dict[str, Check] = {"database": database_check(engine)}
     if broker is not None:
-        checks["broker"] = broker_check(*broker, timeout=timeout * 0.75)
+        url, queue = broker
+        checks["broker"] = broker_check(url, queue, timeout * 0.75, broker_options)
     checks.update({f"stores.{name}": store_check(store) for name, store in stores.items()})
     return Readiness(checks, timeout)
