@@ -334,7 +334,7 @@ class StepRepository:
                     update(job_steps)
                     .where(
                         job_steps.c.state == _RUNNING,
-                        job_steps.c.lease_owner.startswith(owner_prefix),
+                        job_steps.c.lease_owner.startswith(owner_prefix, autoescape=True),
                     )
                     .values(lease_expires_at=_now() - timedelta(seconds=1), enqueued_at=None)
                 ).rowcount
@@ -350,6 +350,21 @@ class StepRepository:
             .where(jobs.c.kind.in_([k.value for k in kinds]))
             .where(~has_steps)
             .order_by(jobs.c.id)
+        )
+        with self._engine.connect() as connection:
+            return list(connection.execute(query).scalars())
+
+    def active_jobs_with_dead_steps(self, kinds: Sequence[JobKind]) -> list[str]:
+        """Unfinished jobs with a dead step: the process that recorded it dead stopped
+        before it could fail the job, which would otherwise wait forever."""
+        query = (
+            select(job_steps.c.job_id)
+            .join(jobs, jobs.c.id == job_steps.c.job_id)
+            .where(job_steps.c.state == _DEAD)
+            .where(jobs.c.status.in_([s.value for s in ACTIVE_STATUSES]))
+            .where(jobs.c.kind.in_([k.value for k in kinds]))
+            .distinct()
+            .order_by(job_steps.c.job_id)
         )
         with self._engine.connect() as connection:
             return list(connection.execute(query).scalars())

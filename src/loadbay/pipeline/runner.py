@@ -234,6 +234,14 @@ class StepRunner:
         if self._jobs.fail(job.id, JobError("step_failed", message)):
             self._ended(job, flow)
 
+    def fail_dead(self, job_id: str) -> None:
+        """Fail a running job whose step is dead (the process that recorded the step
+        dead stopped before it could fail the job)."""
+        job = self._jobs.get(job_id)
+        dead = self._steps.dead_step(job_id)
+        if job is not None and not job.status.ended and dead is not None:
+            self._dead_letter(job, self._flows[job.kind], dead)
+
     def forget_ended(self, job_id: str) -> None:
         """Drop the waiting steps and work files of a job that ended (a cancel)."""
         job = self._jobs.get(job_id)

@@ -7,7 +7,8 @@ Every few seconds, in every process that runs it (``serve`` and each ``worker``)
 - a ready step that was never sent, or sent long ago and never started (a broker
   restart lost the message), is sent again;
 - a step whose lease expired (its worker was killed) is sent again, to be claimed anew;
-- the steps of a job that ended while some waited (a cancel) are dropped.
+- the steps of a job that ended while some waited (a cancel) are dropped;
+- a job with a dead step that was not failed (its process stopped first) is failed.
 
 Sending twice is harmless: a step is claimed once, under its lease.
 """
@@ -51,6 +52,9 @@ class StepRecovery:
                 self._runner.start(job)
         for job_id in self._steps.ended_jobs_with_steps():
             self._runner.forget_ended(job_id)
+        for job_id in self._steps.active_jobs_with_dead_steps(self._kinds):
+            log.warning("job %s has a dead step but is still running; failing it", job_id)
+            self._runner.fail_dead(job_id)
         due = self._steps.take_due(self._redeliver_after)
         for job_id, name in due:
             log.info("resuming job %s: step %s is due and not running; sent again", job_id, name)
