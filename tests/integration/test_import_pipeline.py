@@ -330,3 +330,26 @@ def test_extra_dataset_from_yaml(tmp_path: Path, database_urls: tuple[str, str])
             'Seats: "0" is less than the minimum 1; Fee: "x" is not a number; '
             'Online: "maybe" is not true or false (expected true/false or yes/no)'
         )
+
+
+def test_a_finalize_that_finds_the_job_completed_by_another_attempt_keeps_its_report(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Worker A's finalize lost its lease but completed the job; worker B, re-running
+    finalize, writes the same report to the same key and then cannot complete the job.
+    B must end the job, not delete the report A's completion points at."""
+    from tests.helpers import report_rows
+
+    repository = services.job_repository
+    complete = repository.complete
+
+    def completed_by_another_attempt(*args: object, **kwargs: object) -> bool:
+        complete(*args, **kwargs)  # type: ignore[arg-type]  # A's completion
+        return False  # what B then sees
+
+    monkeypatch.setattr(repository, "complete", completed_by_another_attempt)
+    data = csv_bytes([USER_HEADER, ["U1", "A", "", "a@example.org", "", ""]])
+    job = run_import(services, "user", data)
+    assert job.status is JobStatus.COMPLETED
+    assert job.result_available
+    assert [r[0] for r in report_rows(services, job.id)] == ["External ID", "U1"]

@@ -309,6 +309,11 @@ class JobRepository:
             expires_at=expires_at,
         )
 
+    def is_completed(self, job_id: str) -> bool:
+        query = select(jobs.c.status).where(jobs.c.id == job_id)
+        with self._engine.connect() as connection:
+            return connection.execute(query).scalar() == JobStatus.COMPLETED.value
+
     def expired_results(self, now: datetime, limit: int = 100) -> list[str]:
         """Jobs whose result expired and is still stored, oldest expiry first."""
         query = (

@@ -120,6 +120,10 @@ class ExportFlow:
         if not jobs.complete(
             job.id, Progress(written, written), Counts(written, 0), ref, expires_at
         ):
+            if jobs.is_completed(job.id):
+                # An attempt that lost its lease completed it, with the same file under
+                # the same key: leave it, and end the job here.
+                return StepOutcome(job_ended=True)
             store.delete(key)  # cancelled at the last moment: keep nothing
             raise JobCancelled(job.id)
         log.info(

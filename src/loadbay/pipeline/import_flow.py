@@ -220,6 +220,10 @@ class ImportFlow:
         result_ref = deps.keys.encrypt(results.ref(result_key).to_json())
         rows = counts.success + counts.failure
         if not deps.jobs.complete(job.id, Progress(rows, rows), counts, result_ref):
+            if deps.jobs.is_completed(job.id):
+                # An attempt that lost its lease completed it with the same report (the
+                # same key, the same bytes): leave it, and end the job here.
+                return StepOutcome(job_ended=True)
             results.delete(result_key)  # cancelled at the last moment: serve nothing
             raise JobCancelled(job.id)
         # The rows decided here: those that waited on another chunk.
