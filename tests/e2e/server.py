@@ -96,3 +96,47 @@ class Server:
                 self.process.wait(30)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+
+class Worker:
+    """One ``loadbay worker`` process group (Celery's main process and its pool)."""
+
+    def __init__(self, workdir: Path, config: Path, name: str, concurrency: int = 1) -> None:
+        self.log = workdir / f"worker-{name}.log"
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(
+                [LOADBAY, "worker", "--config", str(config), "--concurrency", str(concurrency)],
+                cwd=workdir,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, "C_FORCE_ROOT": "1"},
+                start_new_session=True,  # its own process group, killed as one
+            )
+        deadline = time.monotonic() + 60
+        while b" ready." not in self.log.read_bytes():
+            assert self.process.poll() is None, self.output()
+            assert time.monotonic() < deadline, self.output()
+            time.sleep(0.1)
+
+    def output(self) -> str:
+        return self.log.read_text("utf-8", "replace")
+
+    def busy(self) -> bool:
+        """A task received and not finished: the worker is inside a step."""
+        output = self.output()
+        return output.count("] received") > output.count("] succeeded in ")
+
+    def kill(self) -> None:
+        """SIGKILL to the whole group: as if its host died."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            self.kill()

@@ -3,10 +3,8 @@ jobs — through the real Redis and RabbitMQ on this machine."""
 
 from __future__ import annotations
 
-import os
 import secrets
 import socket
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +14,7 @@ import httpx
 import pytest
 
 from tests.conftest import TOKENS, unavailable
-from tests.e2e.server import LOADBAY, Server, toml_value, write_config
+from tests.e2e.server import Server, Worker, toml_value, write_config
 from tests.helpers import csv_bytes
 
 pytestmark = pytest.mark.e2e
@@ -57,27 +55,9 @@ def config(tmp_path: Path, database_urls: tuple[str, str], broker_url: str) -> P
 
 @pytest.fixture
 def worker(tmp_path: Path, config: Path) -> Iterator[Path]:
-    log = tmp_path / "worker.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [LOADBAY, "worker", "--config", str(config), "--concurrency", "2"],
-            cwd=tmp_path,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "C_FORCE_ROOT": "1"},
-        )
-    deadline = time.monotonic() + 60
-    while b" ready." not in log.read_bytes():
-        assert process.poll() is None, log.read_text("utf-8", "replace")
-        assert time.monotonic() < deadline, log.read_text("utf-8", "replace")
-        time.sleep(0.2)
-    yield log
-    process.terminate()
-    try:
-        process.wait(30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+    running = Worker(tmp_path, config, "only", concurrency=2)
+    yield running.log
+    running.stop()
 
 
 def job_of(server: Server, job_id: str) -> dict[str, Any]:

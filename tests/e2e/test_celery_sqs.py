@@ -11,9 +11,7 @@ configured visibility timeout), or it exists already and is listed in
 
 from __future__ import annotations
 
-import os
 import secrets
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,7 +23,7 @@ import pytest
 from loadbay.executors.base import ExecutorConfigError
 from loadbay.executors.celery_broker import sqs_queue_name, transport_options
 from tests.conftest import TOKENS
-from tests.e2e.server import LOADBAY, Server, toml_value, write_config
+from tests.e2e.server import Server, Worker, toml_value, write_config
 from tests.e2e.test_celery import job_of
 from tests.fixtures_objects import S3Server
 from tests.helpers import csv_bytes
@@ -89,27 +87,9 @@ def config(tmp_path: Path, database_urls: tuple[str, str], broker: tuple[str, An
 
 @pytest.fixture
 def worker(tmp_path: Path, config: Path) -> Iterator[Path]:
-    log = tmp_path / "worker.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [LOADBAY, "worker", "--config", str(config), "--concurrency", "2"],
-            cwd=tmp_path,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "C_FORCE_ROOT": "1"},
-        )
-    deadline = time.monotonic() + 60
-    while b" ready." not in log.read_bytes():
-        assert process.poll() is None, log.read_text("utf-8", "replace")
-        assert time.monotonic() < deadline, log.read_text("utf-8", "replace")
-        time.sleep(0.2)
-    yield log
-    process.terminate()
-    try:
-        process.wait(30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+    running = Worker(tmp_path, config, "only", concurrency=2)
+    yield running.log
+    running.stop()
 
 
 def queue_attributes(ministack: S3Server, options: dict[str, Any]) -> dict[str, str]:

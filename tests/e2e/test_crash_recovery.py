@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import secrets
 import shutil
-import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -25,7 +23,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from tests.conftest import TOKENS, unavailable
-from tests.e2e.server import LOADBAY, Server, free_port, toml_value, write_config
+from tests.e2e.server import Server, Worker, free_port, toml_value, write_config
 from tests.e2e.test_celery import BROKERS, reachable
 from tests.helpers import csv_bytes
 from tests.processes import log_tail
@@ -43,50 +41,6 @@ EXECUTOR = {
     "chunk_bytes": 512 * 1024,  # 4 chunks, each deciding for a good part of a second
     "batch_rows": 500,
 }
-
-
-class Worker:
-    """One ``loadbay worker`` process group (Celery's main process and its pool)."""
-
-    def __init__(self, workdir: Path, config: Path, name: str) -> None:
-        self.log = workdir / f"worker-{name}.log"
-        with self.log.open("ab") as out:
-            self.process = subprocess.Popen(
-                [LOADBAY, "worker", "--config", str(config), "--concurrency", "1"],
-                cwd=workdir,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env={**os.environ, "C_FORCE_ROOT": "1"},
-                start_new_session=True,  # its own process group, killed as one
-            )
-        deadline = time.monotonic() + 60
-        while b" ready." not in self.log.read_bytes():
-            assert self.process.poll() is None, log_tail(self.log)
-            assert time.monotonic() < deadline, log_tail(self.log)
-            time.sleep(0.1)
-
-    def output(self) -> str:
-        return self.log.read_text("utf-8", "replace")
-
-    def busy(self) -> bool:
-        """A task received and not finished: the worker is inside a step."""
-        output = self.output()
-        return output.count("] received") > output.count("] succeeded in ")
-
-    def kill(self) -> None:
-        """SIGKILL to the whole group: as if its host died."""
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(10)
-
-    def stop(self) -> None:
-        if self.process.poll() is not None:
-            return
-        os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(30)
-        except subprocess.TimeoutExpired:
-            self.kill()
 
 
 class PrivateRedis:

@@ -99,8 +99,9 @@ class RetryPolicy:
 
 
 def process_owner() -> str:
-    """This process's name in leases: host, pid and a random part (pids are reused)."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    """This process's name in leases: host, pid and a random part (pids are reused).
+    The host name is cut to 40 characters: ``lease_owner`` holds 64."""
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 class StepRunner:
