@@ -34,6 +34,7 @@ bench: install
 	$(BIN)/python -m bench.storage_bench
 	$(BIN)/python -m bench.scale_bench
 	$(BIN)/python -m bench.jobs_list_bench
+	$(BIN)/python -m bench.export_bench
 
 lint: install
 	$(BIN)/ruff check src tests bench
