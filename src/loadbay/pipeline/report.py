@@ -42,7 +42,7 @@ def spreadsheet_safe(value: str) -> str:
     return value
 
 
-def _escaped(name: str) -> pl.Expr:
+def spreadsheet_safe_column(name: str) -> pl.Expr:
     """:func:`spreadsheet_safe` as a polars expression; "" becomes null, which polars
     writes as an empty field (it would write ``""``), as the csv module does."""
     cell = pl.col(name)
@@ -90,7 +90,7 @@ class ReportWriter:
         if cells.height == 0:
             return
         cells.select(
-            *(_escaped(name) for name in cells.columns),
+            *(spreadsheet_safe_column(name) for name in cells.columns),
             pl.lit(SUCCESS).alias("Result"),
             pl.lit(None, pl.String).alias("Error"),
         ).write_csv(

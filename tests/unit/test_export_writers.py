@@ -1,0 +1,114 @@
+"""The CSV export writer formats batches with polars; its bytes must be exactly what
+the csv module writes for the same cells (the report's conventions)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from loadbay.domain.datasets import ColumnType
+from loadbay.exports.writers import CsvWriter, _text
+from loadbay.pipeline.report import spreadsheet_safe
+
+
+class Collected:
+    """An ObjectWriter that keeps what it is given."""
+
+    def __init__(self) -> None:
+        self.buffer = io.BytesIO()
+
+    def write(self, data: bytes) -> int:
+        return self.buffer.write(data)
+
+    @property
+    def bytes_written(self) -> int:
+        return self.buffer.tell()
+
+
+TYPES = [
+    ColumnType.STRING,
+    ColumnType.INTEGER,
+    ColumnType.BOOLEAN,
+    ColumnType.DATE,
+    ColumnType.DECIMAL,
+    ColumnType.DATETIME,
+    ColumnType.ENUM,
+]
+AT = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+ROWS: list[tuple[Any, ...]] = [
+    (
+        "plain",
+        1,
+        True,
+        date(1990, 1, 31),
+        Decimal("12.50"),
+        datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+        "a",
+    ),
+    ("=HYPERLINK(1)", -5, False, None, Decimal("-0.001"), None, None),
+    (
+        "-12.5",
+        None,
+        None,
+        date(2001, 12, 1),
+        None,
+        datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC),
+        "b",
+    ),
+    ('quote " and, comma', 0, True, None, None, None, ""),
+    ("two\nlines\r\nand CR\r", 2**40, None, None, Decimal("1E+3"), None, "@x"),
+    ("", None, None, None, None, None, "\tx"),
+    (None, None, None, None, None, None, "+1"),
+    ("ünïcödé ✓", 7, False, date(1900, 2, 28), Decimal("0"), None, "-"),
+]
+
+
+def expected(labels: list[str], rows: list[tuple[Any, ...]]) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow([spreadsheet_safe(label) for label in labels])
+    writer.writerows([[spreadsheet_safe(_text(v)) for v in row] for row in rows])
+    return buffer.getvalue().encode("utf-8")
+
+
+def written(labels: list[str], batches: list[list[tuple[Any, ...]]]) -> bytes:
+    out = Collected()
+    writer = CsvWriter(out, labels, TYPES)
+    for batch in batches:
+        writer.write(batch)
+    writer.close()
+    return out.buffer.getvalue()
+
+
+LABELS = ["Name", "Count", "OK", "Born", "Price", "At", "=Kind"]
+
+
+def test_every_kind_of_value_is_spelled_as_the_csv_module_spells_it() -> None:
+    assert written(LABELS, [ROWS]) == expected(LABELS, ROWS)
+
+
+def test_the_batch_takes_the_polars_path() -> None:
+    """(The fallback would give the same bytes, only five times slower.)"""
+    frame = CsvWriter(Collected(), LABELS, TYPES)._frame(ROWS)
+    assert frame.height == len(ROWS)
+
+
+def test_batch_by_batch_is_the_same_file() -> None:
+    assert written(LABELS, [ROWS[:3], [], ROWS[3:5], ROWS[5:]]) == expected(LABELS, ROWS)
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [
+        ("big", 2**70, None, None, None, None, None),  # beyond 64 bits: the csv module path
+        ("num", None, None, None, None, None, 5),  # a number where text was declared
+    ],
+)
+def test_values_polars_cannot_type_still_give_the_same_bytes(odd: tuple[Any, ...]) -> None:
+    rows = [ROWS[0], odd, ROWS[1]]
+    assert written(LABELS, [rows]) == expected(LABELS, rows)
