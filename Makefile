@@ -25,8 +25,8 @@ run: install
 test: install
 	$(BIN)/python -m pytest -p no:cacheprovider tests
 	LOADBAY_TEST_DB=postgresql $(BIN)/python -m pytest -p no:cacheprovider -m db tests
-	LOADBAY_TEST_STORES=s3 $(BIN)/python -m pytest -p no:cacheprovider -m db tests/integration tests/api
-	LOADBAY_TEST_STORES=azure $(BIN)/python -m pytest -p no:cacheprovider -m db tests/integration tests/api
+	LOADBAY_TEST_STORES=s3 $(BIN)/python -m pytest -p no:cacheprovider -m "db and not no_stores" tests/integration tests/api
+	LOADBAY_TEST_STORES=azure $(BIN)/python -m pytest -p no:cacheprovider -m "db and not no_stores" tests/integration tests/api
 
 bench: install
 	$(BIN)/python -m bench.import_bench

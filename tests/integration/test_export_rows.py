@@ -16,7 +16,7 @@ from loadbay.exports.rows import count_rows, read_batches
 from loadbay.exports.spec import plan_export
 from loadbay.sinks.sql_table import SqlTarget
 
-pytestmark = pytest.mark.db
+pytestmark = [pytest.mark.db, pytest.mark.no_stores]
 
 ROWS = 95
 

@@ -24,7 +24,7 @@ from loadbay.domain.ids import new_id
 from loadbay.domain.jobs import Job, JobError, JobKind, JobStatus
 from loadbay.domain.steps import NewStep, Step, StepResult, StepState
 
-pytestmark = pytest.mark.db
+pytestmark = [pytest.mark.db, pytest.mark.no_stores]
 
 SHORT = 0.2  # seconds: a lease that expires while the test sleeps
 EXPIRED = SHORT + 0.2
