@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from loadbay.config import Settings
 from loadbay.datasets.registry import DatasetRegistry, load_registry
@@ -134,15 +134,6 @@ class Services:
         self.notifications.stop()
         self.engine.dispose()
         self.target_engine.dispose()
-
-    def database_ready(self) -> bool:
-        try:
-            with self.engine.connect() as connection:
-                connection.execute(text("SELECT 1"))
-        except Exception:
-            log.warning("the service database is not reachable", exc_info=True)
-            return False
-        return True
 
 
 def tune_garbage_collector() -> None:

@@ -10,8 +10,10 @@ import pytest
 
 from loadbay.bootstrap import Services, build_services
 from loadbay.config import Settings
-from loadbay.domain.jobs import JobKind, JobStatus
+from loadbay.db.jobs import JobFilter
+from loadbay.domain.jobs import JobStatus
 from tests.helpers import (
+    ALICE,
     csv_bytes,
     report_rows,
     run_import,
@@ -254,7 +256,7 @@ def test_binary_uploads_are_refused_before_they_become_jobs(
     with pytest.raises(UnsupportedFormat) as refused:
         submit(services, "user", data)
     assert refused.value.code == "unsupported_format"
-    assert services.job_repository.unfinished([JobKind.IMPORT]) == []
+    assert services.jobs.list(ALICE, JobFilter(), 10, None) == ([], None), "no job"
     assert list(services.stores["incoming"].list_keys()) == []
 
 

@@ -17,7 +17,6 @@ from sqlalchemy.engine import RowMapping
 
 from loadbay.db.tables import job_shares, jobs
 from loadbay.domain.jobs import (
-    ACTIVE_STATUSES,
     Counts,
     Job,
     JobError,
@@ -206,17 +205,6 @@ class JobRepository:
             )
         with self._engine.connect() as connection:
             return [_to_job(row) for row in connection.execute(query).mappings()]
-
-    def unfinished(self, kinds: Collection[JobKind]) -> list[str]:
-        """Ids of jobs that have not ended, oldest first: what a restart must resume."""
-        query = (
-            select(jobs.c.id)
-            .where(jobs.c.status.in_([s.value for s in ACTIVE_STATUSES]))
-            .where(jobs.c.kind.in_([k.value for k in kinds]))
-            .order_by(jobs.c.id)
-        )
-        with self._engine.connect() as connection:
-            return list(connection.execute(query).scalars())
 
     def transition(self, job_id: str, target: JobStatus, **fields: Any) -> bool:
         """Move the job to ``target`` if its current status allows it; False if not."""
