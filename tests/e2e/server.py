@@ -48,6 +48,13 @@ def write_config(
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
+def append_section(path: Path, name: str, values: dict[str, Any]) -> None:
+    """Add a ``[name]`` table of plain values to the TOML config at ``path``."""
+    lines = [f"[{name}]", *(f"{k} = {toml_value(v)}" for k, v in values.items())]
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write("\n".join(lines) + "\n")
+
+
 class Server:
     """One ``loadbay serve`` process on a free port; output goes to a log file."""
 

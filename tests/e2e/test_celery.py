@@ -6,7 +6,6 @@ from __future__ import annotations
 import secrets
 import socket
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,7 @@ import httpx
 import pytest
 
 from tests.conftest import TOKENS, unavailable
-from tests.e2e.server import Server, Worker, toml_value, write_config
+from tests.e2e.server import Server, append_section, write_config
 from tests.helpers import csv_bytes
 
 pytestmark = pytest.mark.e2e
@@ -46,18 +45,10 @@ def config(tmp_path: Path, database_urls: tuple[str, str], broker_url: str) -> P
     path = tmp_path / "loadbay.toml"
     write_config(path, tmp_path / "data", database_urls, [ALICE])
     queue = f"loadbay-test-{secrets.token_hex(4)}"  # this test's own queue
-    executor = {"backend": "celery", "broker_url": broker_url, "queue": queue}
-    lines = ["[executor]", *(f"{k} = {toml_value(v)}" for k, v in executor.items())]
-    with path.open("a", encoding="utf-8") as handle:
-        handle.write("\n".join(lines) + "\n")
+    append_section(
+        path, "executor", {"backend": "celery", "broker_url": broker_url, "queue": queue}
+    )
     return path
-
-
-@pytest.fixture
-def worker(tmp_path: Path, config: Path) -> Iterator[Path]:
-    running = Worker(tmp_path, config, "only", concurrency=2)
-    yield running.log
-    running.stop()
 
 
 def job_of(server: Server, job_id: str) -> dict[str, Any]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,7 @@ import pytest
 from loadbay.executors.base import ExecutorConfigError
 from loadbay.executors.celery_broker import sqs_queue_name, transport_options
 from tests.conftest import TOKENS
-from tests.e2e.server import Server, Worker, toml_value, write_config
+from tests.e2e.server import Server, append_section, write_config
 from tests.e2e.test_celery import job_of
 from tests.fixtures_objects import S3Server
 from tests.helpers import csv_bytes
@@ -71,25 +70,14 @@ def config(tmp_path: Path, database_urls: tuple[str, str], broker: tuple[str, An
     url, options = broker
     path = tmp_path / "loadbay.toml"
     write_config(path, tmp_path / "data", database_urls, [ALICE])
-    executor = {"backend": "celery", "broker_url": url, "queue": "loadbay"}
-    lines = ["[executor]", *(f"{k} = {toml_value(v)}" for k, v in executor.items())]
-    lines.append("[executor.broker_options]")
-    for key, value in options.items():
-        if key != "predefined_queues":
-            lines.append(f"{key} = {toml_value(value)}")
+    append_section(path, "executor", {"backend": "celery", "broker_url": url, "queue": "loadbay"})
+    plain = {k: v for k, v in options.items() if k != "predefined_queues"}
+    append_section(path, "executor.broker_options", plain)
     for name, queue in options.get("predefined_queues", {}).items():
-        lines.append(f'[executor.broker_options.predefined_queues."{name}"]')
-        lines.append(f"url = {toml_value(queue['url'])}")
-    with path.open("a", encoding="utf-8") as handle:
-        handle.write("\n".join(lines) + "\n")
+        append_section(
+            path, f'executor.broker_options.predefined_queues."{name}"', {"url": queue["url"]}
+        )
     return path
-
-
-@pytest.fixture
-def worker(tmp_path: Path, config: Path) -> Iterator[Path]:
-    running = Worker(tmp_path, config, "only", concurrency=2)
-    yield running.log
-    running.stop()
 
 
 def queue_attributes(ministack: S3Server, options: dict[str, Any]) -> dict[str, str]:

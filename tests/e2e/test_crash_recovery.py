@@ -23,7 +23,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from tests.conftest import TOKENS, unavailable
-from tests.e2e.server import Server, Worker, free_port, toml_value, write_config
+from tests.e2e.server import Server, Worker, append_section, free_port, write_config
 from tests.e2e.test_celery import BROKERS, reachable
 from tests.helpers import csv_bytes
 from tests.processes import log_tail
@@ -94,9 +94,7 @@ def _config(tmp_path: Path, database_urls: tuple[str, str], broker_url: str) -> 
         "queue": f"loadbay-test-{secrets.token_hex(4)}",
         **EXECUTOR,
     }
-    lines = ["[executor]", *(f"{k} = {toml_value(v)}" for k, v in executor.items())]
-    with path.open("a", encoding="utf-8") as handle:
-        handle.write("\n".join(lines) + "\n")
+    append_section(path, "executor", executor)
     return path
 
 
