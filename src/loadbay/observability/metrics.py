@@ -92,7 +92,8 @@ class Metrics:
         self.registry.register(QueueDepthCollector(queue, depth))
 
     def rows_decided(self, dataset: str, success: int, failure: int) -> None:
-        """Count rows as they are decided (e.g. after each committed batch)."""
+        """Count rows as they are decided (the runner: once a step's result is recorded,
+        so that a step that runs again counts its rows once)."""
         if success:
             self._rows.labels(dataset, "success").inc(success)
         if failure:

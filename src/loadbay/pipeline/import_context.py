@@ -31,7 +31,7 @@ class ImportSettings:
     scratch_dir: Path  # local folder for each attempt's temporary files
     csv_limits: CsvLimits
     batch_rows: int = 20_000
-    chunk_bytes: int = 64 * 1024 * 1024  # files larger than this are cut into chunks
+    chunk_bytes: int = 32 * 1024 * 1024  # files larger than this are cut into chunks
 
 
 @dataclass(frozen=True)
