@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import shutil
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -104,13 +105,14 @@ class ExportFlow:
                     spec.conditions,
                     self._settings.batch_rows,
                 )
-                for rows in batches:
-                    attempt.check()
-                    writer.write(rows)
-                    written += len(rows)
-                    if often():
-                        attempt.record(written, written)
-                        self._progress(job, written, max(total, written))
+                with closing(batches):  # a stop mid-export releases the cursor now
+                    for rows in batches:
+                        attempt.check()
+                        writer.write(rows)
+                        written += len(rows)
+                        if often():
+                            attempt.record(written, written)
+                            self._progress(job, written, max(total, written))
                 writer.close()
         finally:
             shutil.rmtree(scratch, ignore_errors=True)

@@ -7,7 +7,7 @@ key LIMIT n``), one short query per batch. Both give the rows in key order.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, Engine, Select, Table, and_, func, select
@@ -50,7 +50,7 @@ def read_batches(
     columns: Sequence[str],
     conditions: Sequence[Condition],
     batch_rows: int,
-) -> Iterator[list[tuple[Any, ...]]]:
+) -> Generator[list[tuple[Any, ...]], None, None]:
     """The matching rows, ``columns`` only, in key order, ``batch_rows`` at a time."""
     where = _where(table, conditions)
     if engine.dialect.name == "postgresql":
@@ -66,17 +66,21 @@ def _query(table: Table, key: str, columns: Sequence[str], where: Any) -> Select
 
 def _streamed(
     engine: Engine, table: Table, key: str, columns: Sequence[str], where: Any, size: int
-) -> Iterator[list[tuple[Any, ...]]]:
+) -> Generator[list[tuple[Any, ...]], None, None]:
     query = _query(table, key, columns, where).order_by(table.c[key])
-    with engine.connect() as connection:
-        result = connection.execution_options(stream_results=True, yield_per=size).execute(query)
+    with (
+        engine.connect() as connection,
+        connection.execution_options(stream_results=True, yield_per=size).execute(query) as result,
+    ):
+        # Closed when the reading stops early too (the generator is closed): the
+        # server-side cursor is released at once, not whenever it is collected.
         for partition in result.partitions():
             yield [tuple(row)[1:] for row in partition]
 
 
 def _paged(
     engine: Engine, table: Table, key: str, columns: Sequence[str], where: Any, size: int
-) -> Iterator[list[tuple[Any, ...]]]:
+) -> Generator[list[tuple[Any, ...]], None, None]:
     last: Any = None
     while True:
         query = _query(table, key, columns, where)
