@@ -516,6 +516,21 @@ def test_totals_sum_the_progress_of_one_phase_of_one_job(
     assert steps.totals(other, 4) == (1000, 1000, 0)
 
 
+def test_an_ended_job_is_not_forgotten_under_a_step_that_still_runs(
+    engine: Engine, steps: StepRepository
+) -> None:
+    """A finalize completes its job, then records its own result: a sweep between the
+    two must not drop the step under it (its rows would go uncounted)."""
+    jobs = JobRepository(engine)
+    job_id = new_job(engine)
+    steps.seed(job_id, [NewStep("finalize", 5)])
+    claimed(steps.claim(job_id, "finalize", "w1"))
+    assert jobs.fail(job_id, JobError("step_failed", "ended by another step"))
+    assert steps.ended_jobs_with_steps() == [], "its lease is live: its runner forgets it"
+    steps.expire_leases("w1")
+    assert steps.ended_jobs_with_steps() == [job_id], "its worker is gone: the sweep does"
+
+
 def test_forget_drops_an_ended_jobs_steps_but_its_dead_letter(
     engine: Engine, steps: StepRepository
 ) -> None:

@@ -378,10 +378,21 @@ class StepRepository:
             connection.execute(statement)
 
     def ended_jobs_with_steps(self) -> list[str]:
+        """Ended jobs that still have steps to drop. A job with a step running under a
+        live lease is left to that step's runner: the step that ended the job (a
+        finalize) still has its result to record, and forgetting its step under it
+        would drop that result."""
         ended = select(jobs.c.id).where(jobs.c.status.not_in([s.value for s in ACTIVE_STATUSES]))
+        running = select(job_steps.c.job_id).where(
+            job_steps.c.state == _RUNNING, job_steps.c.lease_expires_at >= _now()
+        )
         query = (
             select(job_steps.c.job_id)
-            .where(job_steps.c.job_id.in_(ended), job_steps.c.state != _DEAD)
+            .where(
+                job_steps.c.job_id.in_(ended),
+                job_steps.c.job_id.not_in(running),
+                job_steps.c.state != _DEAD,
+            )
             .distinct()
         )
         with self._engine.connect() as connection:
