@@ -78,6 +78,8 @@ def _user_file() -> tuple[bytes, set[str], set[str]]:
 @pytest.fixture
 def services(tmp_path: Path, database_urls: tuple[str, str]) -> Iterator[Services]:
     with running_services(tmp_path, database_urls, executor=EXECUTOR) as built:
+        for task in built.housekeeping:  # the sweeps' first pass, out of the tests' way
+            assert task.ran_once.wait(30)
         yield built
 
 
@@ -339,3 +341,43 @@ def test_a_step_left_dead_by_a_process_that_stopped_before_failing_its_job(
     )
     assert [s.name for s in steps.of_job(job.id)] == ["scan"], "only the dead letter is kept"
     assert services.recovery.sweep() == 0
+
+
+def test_a_broker_that_refuses_sends_delays_the_job_and_loses_nothing(
+    services: Services, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The database is the record: a send the broker refuses (at submit, or between
+    two steps) is logged and left to the sweep; the upload is kept, the job waits."""
+    caplog.set_level(logging.INFO, logger="loadbay")
+    executor = services.executor
+    assert isinstance(executor, ManualExecutor)
+    data, valid, invalid = _user_file()
+
+    def refused(job_id: str, step: str) -> None:
+        raise ConnectionError("broker down")
+
+    with monkeypatch.context() as down:
+        down.setattr(executor, "submit", refused)
+        job = submit(services, "user", data)
+    assert executor.pending == [], "nothing reached the broker"
+    assert services.job_repository.get(job.id).status is JobStatus.RECEIVED  # type: ignore[union-attr]
+    assert any(
+        f"job {job.id}: sending step scan failed (broker down)" in r.getMessage()
+        for r in caplog.records
+    )
+    assert services.recovery.sweep() == 1, "the sweep sends it at its next pass"
+    assert executor.pending == [(job.id, "scan")]
+    with monkeypatch.context() as down:  # scan runs; the broker refuses split
+        down.setattr(executor, "submit", refused)
+        executor.run_pending()
+    step = services.step_repository.get(job.id, "split")
+    assert step is not None
+    assert step.state is StepState.PENDING, "split was never sent"
+    assert executor.pending == []
+    assert services.recovery.sweep() == 1, "its failed send is not taken for a sent one"
+
+    ended = _drive(services, job.id)
+    assert ended.status is JobStatus.COMPLETED
+    assert (ended.counts.success, ended.counts.failure) == (len(valid), len(invalid))
+    users = {row["external_id"] for row in target_rows(services, "users", "external_id")}
+    assert users == valid

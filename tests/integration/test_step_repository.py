@@ -309,8 +309,8 @@ def test_release_backs_off_until_the_delay_has_passed(
 ) -> None:
     job_id = new_job(engine)
     steps.seed(job_id, PIPELINE)
+    assert steps.take_unsent(job_id) == ["scan"]
     claimed(steps.claim(job_id, "scan", "w1"))
-    steps.mark_enqueued(job_id, ["scan"])
     assert steps.release(Lease(job_id, "scan", "w1"), "ValueError: boom", retry_in=0.5)
     failed = steps.get(job_id, "scan")
     assert failed is not None
@@ -381,12 +381,25 @@ def test_take_due_a_ready_step_never_enqueued_is_due_once(
     assert steps.take_due(60) == [], "taken: marked enqueued"
 
 
+def test_take_unsent_hands_each_ready_step_to_one_sender(
+    engine: Engine, steps: StepRepository
+) -> None:
+    job_id = new_job(engine)
+    steps.seed(job_id, [NewStep("parse/00000", 2), NewStep("parse/00001", 2)])
+    assert steps.take_unsent(job_id, ["parse/00001"]) == ["parse/00001"]
+    assert steps.take_due(60) == [(job_id, "parse/00000")], "the sweep takes what is left"
+    assert steps.take_unsent(job_id) == [], "both taken: nothing sent twice"
+    assert steps.take_unsent(job_id, []) == []
+    steps.unsend(job_id, ["parse/00001"])
+    assert steps.take_due(60) == [(job_id, "parse/00001")], "its send failed: due again"
+
+
 def test_take_due_a_step_enqueued_recently_is_not_due_one_enqueued_long_ago_is(
     engine: Engine, steps: StepRepository
 ) -> None:
     job_id = new_job(engine)
     steps.seed(job_id, PIPELINE)
-    steps.mark_enqueued(job_id, steps.ready_names(job_id))
+    assert steps.take_unsent(job_id) == ["scan"]
     assert steps.take_due(60) == []
     assert steps.take_due(SHORT) == [], "sent just now"
     time.sleep(EXPIRED)
@@ -400,7 +413,7 @@ def test_take_due_a_running_step_is_due_once_its_lease_expired(
 ) -> None:
     job_id = new_job(engine)
     short.seed(job_id, PIPELINE)
-    short.mark_enqueued(job_id, ["scan"])
+    assert short.take_unsent(job_id) == ["scan"]
     claimed(short.claim(job_id, "scan", "w1"))
     assert short.take_due(60) == [], "running under a live lease"
     time.sleep(EXPIRED)
@@ -473,9 +486,9 @@ def test_expire_leases_ends_the_leases_of_one_process(
     names = [f"parse/{i:05d}" for i in range(4)]
     steps.seed(job_id, [NewStep(name, 2) for name in names])
     owners = ["host-a:10:aaaa", "host-a:10:aaaa", "host-a:11:bbbb", "host_a:10:cccc"]
+    assert steps.take_unsent(job_id) == names
     for name, owner in zip(names, owners, strict=True):
         claimed(steps.claim(job_id, name, owner))
-    steps.mark_enqueued(job_id, names)
     assert steps.expire_leases("host-a:10:") == 2
     assert steps.take_due(60) == [(job_id, names[0]), (job_id, names[1])], "due at once"
     assert claimed(steps.claim(job_id, names[0], "host-b:1:dddd")).attempts == 2

@@ -278,14 +278,37 @@ class StepRepository:
 
     # --- delivery and recovery ----------------------------------------------------------
 
-    def mark_enqueued(self, job_id: str, names: Sequence[str]) -> None:
-        if not names:
-            return
+    def take_unsent(self, job_id: str, names: Sequence[str] | None = None) -> list[str]:
+        """Mark the job's ready steps that were never sent (of ``names``, when given) as
+        sent now, and return them in name order: of the runner and a sweep that look
+        at once, only one sends each."""
+        now = _now()
+        conditions = [
+            job_steps.c.job_id == job_id,
+            job_steps.c.state == _PENDING,
+            job_steps.c.ready_at <= now,
+            job_steps.c.enqueued_at.is_(None),
+        ]
+        if names is not None:
+            if not names:
+                return []
+            conditions.append(job_steps.c.name.in_(list(names)))
+        with self._engine.begin() as connection:
+            taken = connection.execute(
+                update(job_steps)
+                .where(*conditions)
+                .values(enqueued_at=now)
+                .returning(job_steps.c.name)
+            ).scalars()
+            return sorted(taken)
+
+    def unsend(self, job_id: str, names: Sequence[str]) -> None:
+        """Clear the sent mark of steps whose send failed: the next sweep sends them."""
         with self._engine.begin() as connection:
             connection.execute(
                 update(job_steps)
                 .where(job_steps.c.job_id == job_id, job_steps.c.name.in_(list(names)))
-                .values(enqueued_at=_now())
+                .values(enqueued_at=None)
             )
 
     def take_due(self, redeliver_after: float, limit: int = 500) -> list[tuple[str, str]]:

@@ -15,7 +15,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -137,11 +137,24 @@ class StepRunner:
         self._steps.seed(job.id, self._flows[job.kind].first_steps(job))
         self.send_ready(job.id)
 
-    def send_ready(self, job_id: str) -> None:
-        ready = self._steps.ready_names(job_id)
-        for name in ready:
-            self._send(job_id, name)
-        self._steps.mark_enqueued(job_id, ready)
+    def send_ready(self, job_id: str, names: Sequence[str] | None = None) -> None:
+        """Send the job's ready steps (of ``names``, when given) that nobody sent yet.
+
+        A send that fails (the broker is down) is logged, not raised: the steps are
+        recorded, and the recovery sweep sends them once the broker is back."""
+        taken = self._steps.take_unsent(job_id, names)
+        for i, name in enumerate(taken):
+            try:
+                self._send(job_id, name)
+            except Exception as error:
+                self._steps.unsend(job_id, taken[i:])
+                log.warning(
+                    "job %s: sending step %s failed (%s); the recovery sweep sends it",
+                    job_id,
+                    name,
+                    error,
+                )
+                return
 
     # --- one step ------------------------------------------------------------------------
 
@@ -208,9 +221,7 @@ class StepRunner:
         if outcome.job_ended:
             self._ended(job, flow)
             return
-        for name in ready:
-            self._send(job.id, name)
-        self._steps.mark_enqueued(job.id, ready)
+        self.send_ready(job.id, ready)
 
     def _failed_attempt(
         self, job: Job, flow: Flow, step: Step, lease: Lease, error: Exception

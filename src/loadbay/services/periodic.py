@@ -21,6 +21,8 @@ class Periodic:
         self._task = task
         self._stopping = stopping
         self._thread = threading.Thread(target=self._run, name=f"loadbay-{name}", daemon=True)
+        self.ran_once = threading.Event()
+        """Set once the first run has ended (tests wait for it before they race it)."""
 
     def start(self) -> None:
         self._thread.start()
@@ -35,5 +37,6 @@ class Periodic:
                 self._task()
             except Exception:
                 log.exception("%s failed; it runs again in %ss", self._name, self._interval)
+            self.ran_once.set()
             if self._stopping.wait(self._interval):
                 return

@@ -56,7 +56,13 @@ class StepRecovery:
             log.warning("job %s has a dead step but is still running; failing it", job_id)
             self._runner.fail_dead(job_id)
         due = self._steps.take_due(self._redeliver_after)
-        for job_id, name in due:
+        for i, (job_id, name) in enumerate(due):
             log.info("resuming job %s: step %s is due and not running; sent again", job_id, name)
-            self._send(job_id, name)
+            try:
+                self._send(job_id, name)
+            except Exception:
+                # The broker is down: what is left stays due for the next pass.
+                for unsent_job, unsent in due[i:]:
+                    self._steps.unsend(unsent_job, [unsent])
+                raise
         return len(due)
