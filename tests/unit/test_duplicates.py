@@ -35,7 +35,7 @@ def test_every_repeated_key_and_its_first_row(
     lines += [f"{' ' if i % 7 == 0 else ''}{k},N,state" for i, k in enumerate(keys)]
     paths, rows = batches_of("\n".join(lines).encode(), tmp_path, batch_rows)
     assert rows == 300
-    found = repeated_keys(paths, rows, keys_per_partition=per_partition)
+    found = repeated_keys(paths, rows, tmp_path / "scratch", keys_per_partition=per_partition)
     expected: dict[str, int] = {}
     for index, key in enumerate(keys):
         expected.setdefault(key, index + 2)  # row 1 is the header
@@ -54,4 +54,4 @@ def test_invalid_keys_and_ragged_rows_are_not_keys(tmp_path: Path) -> None:
     ).encode()
     paths, rows = batches_of(data, tmp_path, 3)
     assert rows == 8
-    assert repeated_keys(paths, rows).height == 0
+    assert repeated_keys(paths, rows, tmp_path).height == 0

@@ -3,8 +3,9 @@
 A key's first row in the file wins and every later row with it fails, whatever batch
 it falls in. The inspect pass stores each row's key (as the dataset's key column
 validates it) in the batch files; :func:`repeated_keys` then groups them. Keys are
-grouped in hash partitions of bounded size, so memory stays flat however long the
-file; what is kept is only the keys that do repeat, with their first row.
+grouped in hash partitions of bounded size (one pass spreads them over partition
+files), so memory stays flat however long the file; what is kept is only the keys that
+do repeat, with their first row.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from datetime import date
 from pathlib import Path
 
 import polars as pl
+import pyarrow.ipc as ipc
 
 from loadbay.domain.datasets import Dataset
 from loadbay.domain.rows import HeaderMap
@@ -23,6 +25,8 @@ from loadbay.pipeline.columnar_rules import ColumnarValidator
 
 FIRST = "first_row"
 _KEYS_PER_PARTITION = 100_000
+_PART = "partition"
+_EMPTY = pl.DataFrame(schema={KEY: pl.String, FIRST: pl.Int64})
 
 
 class KeyColumn:
@@ -46,18 +50,50 @@ class KeyColumn:
 
 
 def repeated_keys(
-    batches: Sequence[Path], rows: int, keys_per_partition: int = _KEYS_PER_PARTITION
+    batches: Sequence[Path],
+    rows: int,
+    scratch: Path,
+    keys_per_partition: int = _KEYS_PER_PARTITION,
 ) -> pl.DataFrame:
-    """Each key found on more than one row, with the first row it is on."""
+    """Each key found on more than one row, with the first row it is on.
+
+    A file of more than ``keys_per_partition`` rows is read once, its keys spread over
+    hash partitions written to ``scratch``; each partition is then grouped on its own."""
     partitions = max(1, -(-rows // keys_per_partition))
-    scan = pl.scan_ipc(list(batches)).select(ROW, KEY).filter(pl.col(KEY).is_not_null())
-    found = [
-        scan.filter(pl.col(KEY).hash(seed=7) % partitions == part)
+    if partitions == 1:
+        return _repeated(pl.scan_ipc(list(batches)))
+    folder = scratch / "key-partitions"
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / f"{part:05d}.arrow" for part in range(partitions)]
+    writers: dict[int, ipc.RecordBatchFileWriter] = {}
+    try:
+        for batch in batches:
+            keys = (
+                pl.read_ipc(batch, columns=[ROW, KEY])
+                .filter(pl.col(KEY).is_not_null())
+                .with_columns((pl.col(KEY).hash(seed=7) % partitions).alias(_PART))
+            )
+            for (part,), piece in keys.partition_by(_PART, as_dict=True).items():
+                table = piece.drop(_PART).to_arrow()
+                if part not in writers:
+                    writers[part] = ipc.new_file(paths[part], table.schema)
+                writers[part].write_table(table)
+    finally:
+        for writer in writers.values():
+            writer.close()
+    found = [_repeated(pl.scan_ipc(paths[part])) for part in sorted(writers)]
+    for path in paths:
+        path.unlink(missing_ok=True)
+    return pl.concat(found) if found else _EMPTY
+
+
+def _repeated(keys: pl.LazyFrame) -> pl.DataFrame:
+    return (
+        keys.select(ROW, KEY)
+        .filter(pl.col(KEY).is_not_null())
         .group_by(KEY)
         .agg(pl.col(ROW).min().alias(FIRST), pl.len().alias("rows"))
         .filter(pl.col("rows") > 1)
         .select(KEY, FIRST)
         .collect()
-        for part in range(partitions)
-    ]
-    return pl.concat(found) if found else pl.DataFrame(schema={KEY: pl.String, FIRST: pl.Int64})
+    )

@@ -191,7 +191,7 @@ class ImportFlow:
             for s, r in zip(parsed, results, strict=True)
             for n in range(int(r["batches"]))
         ]
-        work.put_frame(REPEATED, repeated_keys(keys, rows))
+        work.put_frame(REPEATED, repeated_keys(keys, rows, scratch))
         dataset = deps.dataset(job.dataset)
         columns = self_reference_columns(dataset, deps.header(dataset, deps.layout(job)))
         if columns:
@@ -281,15 +281,15 @@ def _first_rows(keys: list[Path], columns: list[str]) -> pl.DataFrame:
         .drop_nulls()
         .unique()
     )
-    first = (
+    # Only the keys some row names are grouped: memory goes with the referenced keys
+    # (a hierarchy's parents), not with the file.
+    return (
         scan.select(ROW, KEY)
         .drop_nulls(KEY)
+        .join(values, left_on=KEY, right_on="value", how="semi")
         .group_by(KEY)
         .agg(pl.col(ROW).min().alias("first_row"))
-    )
-    return (
-        values.join(first, left_on="value", right_on=KEY, how="inner")
-        .select("value", "first_row")
+        .select(pl.col(KEY).alias("value"), "first_row")
         .collect(engine="streaming")
     )
 
