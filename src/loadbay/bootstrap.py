@@ -102,8 +102,9 @@ class Services:
         self.executor.start()
         if self.executor.runs_steps_here:
             # Every step is run by this process, and none runs yet: what a stopped
-            # process left running is due again now.
+            # process left running, or had queued in memory, is due again now.
             self.step_repository.expire_leases("")
+            self.step_repository.unsend_waiting()
         self.housekeeping = [
             Periodic("upload-expiry", 60, self.uploads.expire_overdue, self.stopping),
             Periodic(

@@ -381,3 +381,27 @@ def test_a_broker_that_refuses_sends_delays_the_job_and_loses_nothing(
     assert (ended.counts.success, ended.counts.failure) == (len(valid), len(invalid))
     users = {row["external_id"] for row in target_rows(services, "users", "external_id")}
     assert users == valid
+
+
+def test_a_restarted_in_process_service_runs_the_steps_it_had_queued_at_once(
+    tmp_path: Path, database_urls: tuple[str, str]
+) -> None:
+    """The in-process executor's queue is in memory: steps sent to it before a stop are
+    due again as soon as the next process starts, not ``redeliver_after`` later."""
+    data, valid, _ = _user_file()
+    settings = {**EXECUTOR, "redeliver_after_seconds": 3600}
+    with running_services(tmp_path, database_urls, executor=settings) as first:
+        job = submit(first, "user", data)
+        executor = first.executor
+        assert isinstance(executor, ManualExecutor)
+        assert executor.pending == [(job.id, "scan")]
+    # Stopped before it ran: its queue is gone, the step is still marked sent.
+    with running_services(tmp_path, database_urls, executor=settings) as second:
+        for task in second.housekeeping:
+            assert task.ran_once.wait(30)
+        restarted = second.executor
+        assert isinstance(restarted, ManualExecutor)
+        assert restarted.pending == [(job.id, "scan")], "its first sweep sent it again"
+        ended = _drive(second, job.id)
+    assert ended.status is JobStatus.COMPLETED
+    assert ended.counts.success == len(valid)

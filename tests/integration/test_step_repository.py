@@ -394,6 +394,18 @@ def test_take_unsent_hands_each_ready_step_to_one_sender(
     assert steps.take_due(60) == [(job_id, "parse/00001")], "its send failed: due again"
 
 
+def test_unsend_waiting_makes_every_sent_waiting_step_due_at_once(
+    engine: Engine, steps: StepRepository
+) -> None:
+    job_id = new_job(engine)
+    steps.seed(job_id, [NewStep(f"parse/{i:05d}", 2) for i in range(3)])
+    assert len(steps.take_unsent(job_id)) == 3
+    claimed(steps.claim(job_id, "parse/00000", "w1"))
+    assert steps.take_due(60) == [], "sent just now, one running"
+    assert steps.unsend_waiting() == 2, "the running step keeps its lease"
+    assert steps.take_due(60) == [(job_id, "parse/00001"), (job_id, "parse/00002")]
+
+
 def test_take_due_a_step_enqueued_recently_is_not_due_one_enqueued_long_ago_is(
     engine: Engine, steps: StepRepository
 ) -> None:

@@ -363,6 +363,18 @@ class StepRepository:
                 ).rowcount
             )
 
+    def unsend_waiting(self) -> int:
+        """Clear the sent mark of every waiting step: for a process that runs every step
+        itself, starting (nothing it had queued in memory survived its stop)."""
+        with self._engine.begin() as connection:
+            return int(
+                connection.execute(
+                    update(job_steps)
+                    .where(job_steps.c.state == _PENDING, job_steps.c.enqueued_at.is_not(None))
+                    .values(enqueued_at=None)
+                ).rowcount
+            )
+
     def jobs_without_steps(self, kinds: Sequence[JobKind]) -> list[str]:
         """Unfinished jobs that have no steps yet (recorded by a process that stopped
         before it could add them, or by a version before steps)."""
