@@ -4,7 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-sqlite test-postgres bench lint format lock clean
+.PHONY: install run test test-stream-sqlite test-stream-postgres test-sqlite test-postgres \
+	bench lint format lock clean
 
 install: $(STAMP)
 
@@ -19,14 +20,30 @@ $(STAMP): requirements.lock pyproject.toml
 run: install
 	$(BIN)/loadbay serve
 
-# The whole suite on SQLite; then every test that touches a database again with the
-# service and target databases on PostgreSQL; then the pipeline and API tests again with
-# every store in S3 (ministack) instead of local disk.
+# Four passes: the whole suite on SQLite; every test that touches a database again with
+# the service and target databases on PostgreSQL; the pipeline and API tests again with
+# every store in S3 (ministack), then in Azure Blob (Azurite). They run as two streams
+# at once (most of a pass is waiting on servers and subprocesses, not CPU); each pass has
+# its own temporary directory, servers, ports, database and queues. Any failure fails.
+PYTEST := $(BIN)/python -m pytest -p no:cacheprovider
+TEST_TMP ?= /tmp/loadbay-tests
+STORE_TESTS := -m "db and not no_stores" tests/integration tests/api
+
 test: install
-	$(BIN)/python -m pytest -p no:cacheprovider tests
-	LOADBAY_TEST_DB=postgresql $(BIN)/python -m pytest -p no:cacheprovider -m db tests
-	LOADBAY_TEST_STORES=s3 $(BIN)/python -m pytest -p no:cacheprovider -m "db and not no_stores" tests/integration tests/api
-	LOADBAY_TEST_STORES=azure $(BIN)/python -m pytest -p no:cacheprovider -m "db and not no_stores" tests/integration tests/api
+	mkdir -p $(TEST_TMP)
+	$(MAKE) --no-print-directory -j2 --output-sync=target test-stream-sqlite test-stream-postgres
+
+test-stream-sqlite: test-sqlite
+	LOADBAY_TEST_STORES=s3 $(PYTEST) --basetemp=$(TEST_TMP)/s3 $(STORE_TESTS)
+
+test-stream-postgres: test-postgres
+	LOADBAY_TEST_STORES=azure $(PYTEST) --basetemp=$(TEST_TMP)/azure $(STORE_TESTS)
+
+test-sqlite: install
+	$(PYTEST) --basetemp=$(TEST_TMP)/sqlite tests
+
+test-postgres: install
+	LOADBAY_TEST_DB=postgresql $(PYTEST) --basetemp=$(TEST_TMP)/postgresql -m db tests
 
 bench: install
 	$(BIN)/python -m bench.import_bench
