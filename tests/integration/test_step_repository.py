@@ -11,15 +11,16 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, update
 
 from loadbay.db.engine import make_engine
 from loadbay.db.jobs import JobRepository
 from loadbay.db.migrate import upgrade_to_head
 from loadbay.db.steps import ClaimRefused, Lease, StepRepository
+from loadbay.db.tables import job_steps
 from loadbay.domain.ids import new_id
 from loadbay.domain.jobs import Job, JobError, JobKind, JobStatus
 from loadbay.domain.steps import NewStep, Step, StepResult, StepState
@@ -418,6 +419,36 @@ def test_take_due_a_step_enqueued_recently_is_not_due_one_enqueued_long_ago_is(
     assert steps.take_due(60) == [], "not yet 60 seconds"
     assert steps.take_due(SHORT) == [(job_id, "scan")], "its message was lost"
     assert steps.take_due(SHORT) == [], "sent again just now"
+
+
+def _sent_ago(engine: Engine, job_id: str, seconds: float) -> None:
+    """Move the job's last sends ``seconds`` into the past."""
+    with engine.begin() as connection:
+        connection.execute(
+            update(job_steps)
+            .where(job_steps.c.job_id == job_id)
+            .values(enqueued_at=datetime.now(UTC) - timedelta(seconds=seconds))
+        )
+
+
+def test_take_due_waits_twice_as_long_before_each_resend_of_a_waiting_step(
+    engine: Engine, steps: StepRepository
+) -> None:
+    """A backlog's messages are there, waiting their turn: resending them every period
+    would fill the queue with copies. The wait doubles, up to 32 periods."""
+    job_id = new_job(engine)
+    steps.seed(job_id, PIPELINE)
+    assert steps.take_unsent(job_id) == ["scan"]
+    for wait in (60, 120, 240, 480, 960, 1920, 1920):
+        _sent_ago(engine, job_id, wait - 5)
+        assert steps.take_due(60) == [], f"sent {wait - 5} s ago: not due before {wait} s"
+        _sent_ago(engine, job_id, wait + 5)
+        assert steps.take_due(60) == [(job_id, "scan")], f"due after {wait} s"
+    claimed(steps.claim(job_id, "scan", "w1"))
+    assert steps.release(Lease(job_id, "scan", "w1"), "boom", retry_in=0)
+    assert steps.take_due(60) == [(job_id, "scan")], "a retry is due at once"
+    _sent_ago(engine, job_id, 65)
+    assert steps.take_due(60) == [(job_id, "scan")], "and counts its sends from one"
 
 
 def test_take_due_a_running_step_is_due_once_its_lease_expired(

@@ -16,7 +16,19 @@ from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    and_,
+    case,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.engine import RowMapping
 
 from loadbay.db.tables import job_steps, jobs
@@ -27,6 +39,7 @@ _PENDING = StepState.PENDING.value
 _RUNNING = StepState.RUNNING.value
 _DONE = StepState.DONE.value
 _DEAD = StepState.DEAD.value
+_MOST_DOUBLED_SENDS = 6  # the resend wait doubles up to 32 x redeliver_after
 
 
 def _now() -> datetime:
@@ -297,7 +310,7 @@ class StepRepository:
             taken = connection.execute(
                 update(job_steps)
                 .where(*conditions)
-                .values(enqueued_at=now)
+                .values(enqueued_at=now, sends=1)
                 .returning(job_steps.c.name)
             ).scalars()
             return sorted(taken)
@@ -313,41 +326,56 @@ class StepRepository:
 
     def take_due(self, redeliver_after: float, limit: int = 500) -> list[tuple[str, str]]:
         """Steps that should be running but may have no message on the way: ready and
-        never enqueued (a process died between the commit and the send), enqueued over
-        ``redeliver_after`` seconds ago without being claimed (the broker lost the
-        message), or running under an expired lease (the worker died). Each is marked
-        enqueued as it is taken, so that of several sweepers one sends it."""
+        never enqueued (a process died between the commit and the send), enqueued a
+        while ago without being claimed (the broker lost the message), or running under
+        an expired lease (the worker died). Each is marked enqueued as it is taken, so
+        that of several sweepers one sends it, in name order.
+
+        A waiting step is sent again ``redeliver_after`` seconds after it was sent, then
+        after twice that, four times, up to 32 times: a deep backlog, whose messages are
+        all there but wait their turn, is sent again a few times, not every period."""
         now = _now()
-        stale = now - timedelta(seconds=redeliver_after)
-        not_recently_sent = or_(job_steps.c.enqueued_at.is_(None), job_steps.c.enqueued_at < stale)
+        sends = job_steps.c.sends
+        not_sent = job_steps.c.enqueued_at.is_(None)
         waiting = and_(
-            job_steps.c.state == _PENDING, job_steps.c.ready_at <= now, not_recently_sent
+            job_steps.c.state == _PENDING,
+            job_steps.c.ready_at <= now,
+            or_(not_sent, _resend_due(now, redeliver_after)),
         )
         # Its worker died: the lease expired, and the step was not sent since (or long ago).
+        stale = now - timedelta(seconds=redeliver_after)
         abandoned = and_(
             job_steps.c.state == _RUNNING,
             job_steps.c.lease_expires_at < now,
-            or_(not_recently_sent, job_steps.c.enqueued_at < job_steps.c.lease_expires_at),
+            or_(
+                not_sent,
+                job_steps.c.enqueued_at < stale,
+                job_steps.c.enqueued_at < job_steps.c.lease_expires_at,
+            ),
         )
         due = or_(waiting, abandoned)
-        taken: list[tuple[str, str]] = []
-        with self._engine.connect() as connection:
-            candidates = connection.execute(
-                select(job_steps.c.job_id, job_steps.c.name)
-                .where(due)
-                .order_by(job_steps.c.job_id, job_steps.c.name)
-                .limit(limit)
+        candidates = (
+            select(job_steps.c.job_id, job_steps.c.name)
+            .where(due)
+            .order_by(job_steps.c.job_id, job_steps.c.name)
+            .limit(limit)
+        )
+        # One statement; ``due`` is checked again on each row it updates, so that of
+        # sweepers racing for a step only one marks (and sends) it.
+        with self._engine.begin() as connection:
+            taken = connection.execute(
+                update(job_steps)
+                .where(tuple_(job_steps.c.job_id, job_steps.c.name).in_(candidates), due)
+                .values(
+                    enqueued_at=now,
+                    # A waiting step sent before counts one more send; else the first.
+                    sends=case(
+                        (and_(job_steps.c.state == _PENDING, ~not_sent), sends + 1), else_=1
+                    ),
+                )
+                .returning(job_steps.c.job_id, job_steps.c.name)
             ).all()
-        for job_id, name in candidates:
-            with self._engine.begin() as connection:
-                marked = connection.execute(
-                    update(job_steps)
-                    .where(job_steps.c.job_id == job_id, job_steps.c.name == name, due)
-                    .values(enqueued_at=now)
-                ).rowcount
-            if marked:
-                taken.append((job_id, name))
-        return taken
+        return sorted((job_id, name) for job_id, name in taken)
 
     def expire_leases(self, owner_prefix: str) -> int:
         """End the leases of a process that has stopped (its steps become due at once)."""
@@ -434,6 +462,23 @@ class StepRepository:
             return list(connection.execute(query).scalars())
 
 
+def _resend_due(now: datetime, redeliver_after: float) -> Any:
+    """A waiting step sent ``n`` times is due again ``redeliver_after * 2**(n-1)``
+    seconds after its last send (the wait stops growing at the sixth send)."""
+    sends = job_steps.c.sends
+    clauses = []
+    for n in range(1, _MOST_DOUBLED_SENDS + 1):
+        if n == 1:
+            count = sends <= 1  # 0: sent before this column existed
+        elif n == _MOST_DOUBLED_SENDS:
+            count = sends >= n
+        else:
+            count = sends == n
+        since = now - timedelta(seconds=redeliver_after * 2 ** (n - 1))
+        clauses.append(and_(count, job_steps.c.enqueued_at < since))
+    return or_(*clauses)
+
+
 def _select_step(job_id: str, name: str) -> Any:
     return select(job_steps).where(job_steps.c.job_id == job_id, job_steps.c.name == name)
 
@@ -467,6 +512,7 @@ def _insert(connection: Connection, job_id: str, steps: Sequence[NewStep]) -> No
                 "state": _PENDING,
                 "ready_at": None,
                 "attempts": 0,
+                "sends": 0,
                 "processed": 0,
                 "success": 0,
                 "failure": 0,

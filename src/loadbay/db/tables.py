@@ -145,6 +145,7 @@ job_steps = Table(
     Column("state", String(16), nullable=False),
     Column("ready_at", DateTime(timezone=True)),
     Column("enqueued_at", DateTime(timezone=True)),
+    Column("sends", Integer, nullable=False, default=0),  # since it last became ready
     Column("attempts", Integer, nullable=False, default=0),
     Column("lease_owner", String(64)),
     Column("lease_expires_at", DateTime(timezone=True)),
