@@ -245,6 +245,50 @@ def test_nothing_but_the_key_updated_leaves_stored_rows_alone(
     assert (got["L2"]["name"], got["L2"]["type"]) == ("New", "block")
 
 
+def _count_updates(engine: Engine, table: str) -> None:
+    """Count every row the database rewrites in ``table`` into ``updates``."""
+    with engine.begin() as connection:
+        connection.execute(text("CREATE TABLE updates (code TEXT)"))
+        if is_postgres(engine):
+            connection.execute(
+                text(
+                    "CREATE FUNCTION count_update() RETURNS trigger LANGUAGE plpgsql AS "
+                    "$$ BEGIN INSERT INTO updates VALUES (NEW.code); RETURN NEW; END $$"
+                )
+            )
+            connection.execute(
+                text(
+                    f"CREATE TRIGGER counted AFTER UPDATE ON {table} "
+                    "FOR EACH ROW EXECUTE FUNCTION count_update()"
+                )
+            )
+        else:
+            connection.execute(
+                text(
+                    f"CREATE TRIGGER counted AFTER UPDATE ON {table} "
+                    "BEGIN INSERT INTO updates VALUES (NEW.code); END"
+                )
+            )
+
+
+def test_a_row_that_would_not_change_is_not_rewritten(engine: Engine, target: SqlTarget) -> None:
+    locations = builtin("location")
+    sink = target.sink(locations)
+    columns = ("code", "name", "type", "parent_code")
+    first = [("L1", "Leeds", "state", None), ("L2", "York", "state", None)]
+    first += [("L3", "Hull", "block", "L1"), ("L4", "Ripon", "block", "L2")]
+    sink.upsert(columns, columns, frame(columns, first))
+    _count_updates(engine, locations.table)
+    again = [("L1", "Leeds", "state", None), ("L2", "York", "district", None)]
+    again += [("L3", "Hull", "block", None), ("L4", "Ripon", "block", "L2")]
+    sink.upsert(columns, columns, frame(columns, again))
+    with engine.connect() as connection:
+        rewritten = connection.execute(text("SELECT code FROM updates ORDER BY code")).scalars()
+        assert list(rewritten) == ["L2", "L3"], "a null compares equal to a null, not to L1"
+    got = stored(engine, locations)
+    assert (got["L2"]["type"], got["L3"]["parent_code"]) == ("district", None)
+
+
 def test_nulls_and_empty_strings_stay_apart(engine: Engine, target: SqlTarget) -> None:
     locations = builtin("location")
     columns = ("code", "name", "parent_code")

@@ -85,7 +85,16 @@ class SqlTableSink:
         changes = [c for c in updated if c != self._key]
         if not changes:
             return "DO NOTHING"
-        return "DO UPDATE SET " + ", ".join(f"{q(c)} = excluded.{q(c)}" for c in changes)
+        # A row that would not change is not rewritten: re-uploading the same file (a
+        # nightly full sync) or re-running a chunk writes no new row versions.
+        table = q(self._table.name)
+        differs = "IS DISTINCT FROM" if self._engine.dialect.name == "postgresql" else "IS NOT"
+        return (
+            "DO UPDATE SET "
+            + ", ".join(f"{q(c)} = excluded.{q(c)}" for c in changes)
+            + " WHERE "
+            + " OR ".join(f"{table}.{q(c)} {differs} excluded.{q(c)}" for c in changes)
+        )
 
     def existing_keys(self, keys: Collection[str]) -> set[str]:
         found: set[str] = set()
