@@ -7,12 +7,14 @@ import csv
 import io
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
+import openpyxl
 import pytest
 
 from loadbay.domain.datasets import ColumnType
-from loadbay.exports.writers import CsvWriter, _text
+from loadbay.exports.writers import CsvWriter, XlsxWriter, _text
 from loadbay.pipeline.report import spreadsheet_safe
 from loadbay.storage.memory import MemoryStore
 
@@ -101,3 +103,41 @@ def test_batch_by_batch_is_the_same_file() -> None:
 def test_values_polars_cannot_type_still_give_the_same_bytes(odd: tuple[Any, ...]) -> None:
     rows = [ROWS[0], odd, ROWS[1]]
     assert written(LABELS, [rows]) == expected(LABELS, rows)
+
+
+def test_xlsx_numbers_excel_would_round_are_written_as_text(tmp_path: Path) -> None:
+    """Excel keeps 15 significant digits: an 18-digit id or a 20-digit amount as a number
+    would be silently rounded, so it is text; what Excel holds exactly is a number."""
+    values: list[Any] = [
+        2**40,
+        10**15 - 1,
+        10**18 + 7,
+        -(10**17),
+        Decimal("12.50"),
+        Decimal("0.1"),
+        Decimal("1E+3"),
+        Decimal("12345678901234567.5"),
+        Decimal("0.123456789012345678"),
+        2.5,
+    ]
+    store = MemoryStore("exports")
+    with store.open_write("export.xlsx") as out:
+        writer = XlsxWriter(out, ["Value"], tmp_path)
+        writer.write([(value,) for value in values])
+        writer.close()
+    with store.open_read("export.xlsx") as handle:
+        sheet = openpyxl.load_workbook(io.BytesIO(handle.read())).active
+    assert sheet is not None
+    cells = [row[0] for row in sheet.iter_rows(min_row=2, values_only=True)]
+    assert cells == [
+        2**40,
+        10**15 - 1,
+        "1000000000000000007",
+        "-100000000000000000",
+        12.5,
+        0.1,
+        1000,
+        "12345678901234567.5",
+        "0.123456789012345678",
+        2.5,
+    ]

@@ -163,9 +163,24 @@ class JsonLinesWriter:
         pass
 
 
+EXCEL_DIGITS = 15  # Excel keeps 15 significant digits of a number, and drops the rest
+
+
+def _exact_in_excel(value: int | Decimal) -> bool:
+    """Whether Excel holds the number exactly; if not it is written as text, so that an
+    18-digit id or a 20-digit amount is not silently rounded."""
+    if isinstance(value, int):
+        return abs(value) < 10**EXCEL_DIGITS
+    if not value.is_finite():
+        return False
+    # 15 significant digits survive a double's round trip (DBL_DIG), exponent aside.
+    return len(value.normalize().as_tuple().digits) <= EXCEL_DIGITS and abs(value) < 10**308
+
+
 class XlsxWriter:
     """A workbook with the labels as the header row; text is always written as text
-    (``write_string``), so a value that looks like a formula is never one."""
+    (``write_string``), so a value that looks like a formula is never one. Integers
+    and decimals are numbers where Excel holds them exactly, text where it cannot."""
 
     def __init__(self, out: ObjectWriter, labels: Sequence[str], scratch: Path) -> None:
         self._out = out
@@ -202,7 +217,9 @@ class XlsxWriter:
             return
         if isinstance(value, bool):
             sheet.write_boolean(row, column, value)
-        elif isinstance(value, int | float | Decimal):
+        elif isinstance(value, float) or (
+            isinstance(value, int | Decimal) and _exact_in_excel(value)
+        ):
             sheet.write_number(row, column, float(value))
         elif isinstance(value, datetime):
             sheet.write_datetime(row, column, value, self._times)
