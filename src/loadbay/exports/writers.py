@@ -164,17 +164,19 @@ class JsonLinesWriter:
 
 
 EXCEL_DIGITS = 15  # Excel keeps 15 significant digits of a number, and drops the rest
+_EXCEL_INTEGERS: int = 10**EXCEL_DIGITS  # integers below this in size are exact
 
 
 def _exact_in_excel(value: int | Decimal) -> bool:
     """Whether Excel holds the number exactly; if not it is written as text, so that an
     18-digit id or a 20-digit amount is not silently rounded."""
     if isinstance(value, int):
-        return abs(value) < 10**EXCEL_DIGITS
+        return abs(value) < _EXCEL_INTEGERS
     if not value.is_finite():
         return False
     # 15 significant digits survive a double's round trip (DBL_DIG), exponent aside.
-    return len(value.normalize().as_tuple().digits) <= EXCEL_DIGITS and abs(value) < 10**308
+    digits = len(value.normalize().as_tuple().digits)
+    return digits <= EXCEL_DIGITS and value.adjusted() < 308  # a double's range
 
 
 class XlsxWriter:
