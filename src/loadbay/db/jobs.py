@@ -297,10 +297,15 @@ class JobRepository:
             expires_at=expires_at,
         )
 
-    def is_completed(self, job_id: str) -> bool:
+    def status_of(self, job_id: str) -> JobStatus | None:
+        """The job's status alone (one indexed read: cheap enough for every batch)."""
         query = select(jobs.c.status).where(jobs.c.id == job_id)
         with self._engine.connect() as connection:
-            return connection.execute(query).scalar() == JobStatus.COMPLETED.value
+            status = connection.execute(query).scalar()
+        return None if status is None else JobStatus(status)
+
+    def is_completed(self, job_id: str) -> bool:
+        return self.status_of(job_id) is JobStatus.COMPLETED
 
     def expired_results(self, now: datetime, limit: int = 100) -> list[str]:
         """Jobs whose result expired and is still stored, oldest expiry first."""

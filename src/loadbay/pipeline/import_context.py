@@ -100,6 +100,12 @@ class ImportDeps:
         if not self.jobs.record_progress(job.id, progress, counts):
             raise JobCancelled(f"job {job.id} ended while running")
 
+    def check_running(self, job: Job) -> None:
+        """Stop here if the job has ended meanwhile (a cancel), without writing."""
+        status = self.jobs.status_of(job.id)
+        if status is None or status.ended:
+            raise JobCancelled(f"job {job.id} ended while running")
+
 
 class Throttle:
     """True at most every ``interval`` seconds (the first call included)."""
