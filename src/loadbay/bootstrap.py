@@ -250,7 +250,7 @@ def build_services(
                     max_columns=limits.max_columns,
                 ),
                 batch_rows=settings.executor.batch_rows,
-                chunk_bytes=settings.executor.chunk_bytes,
+                chunk_bytes=settings.executor.chunk_size(target_engine.dialect.name == "sqlite"),
             ),
             today=lambda: datetime.now(UTC).date(),
         ),

@@ -72,6 +72,10 @@ class StoreSettings(BaseModel):
     retired: bool = False
 
 
+DEFAULT_CHUNK_BYTES = 32 * 1024 * 1024
+WHOLE_FILE = 1 << 62  # a chunk size no file reaches
+
+
 class ExecutorSettings(_Section):
     backend: str = "inprocess"
     broker_url: str = ""
@@ -83,7 +87,8 @@ class ExecutorSettings(_Section):
     concurrency: int = Field(default=2, ge=1, le=64)
     batch_rows: int = Field(default=20_000, ge=1)
     # A file larger than this is cut into chunks that workers import in parallel.
-    chunk_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
+    # Unset: 32 MiB, but a file is one chunk with a SQLite target (see chunk_size).
+    chunk_bytes: int | None = Field(default=None, ge=1024)
     # A running step's lease: renewed every third of it; a worker silent for longer is
     # taken for dead and its step runs again elsewhere.
     lease_seconds: float = Field(default=60, gt=0)
@@ -92,6 +97,14 @@ class ExecutorSettings(_Section):
     # A step sent but not started within this long is sent again (a lost message).
     redeliver_after_seconds: float = Field(default=300, gt=0)
     sweep_interval_seconds: float = Field(default=5, gt=0)  # how often that is checked
+
+    def chunk_size(self, sqlite_target: bool) -> int:
+        """``chunk_bytes``, or when unset 32 MiB; with a SQLite target, one chunk per file:
+        SQLite takes one writer at a time, so chunks' decide steps only queue on its
+        lock (make bench, 1M rows: one chunk 6.6 s, three 6.9-7.5 s and 25 MiB more)."""
+        if self.chunk_bytes is not None:
+            return self.chunk_bytes
+        return WHOLE_FILE if sqlite_target else DEFAULT_CHUNK_BYTES
 
 
 class ExportsSettings(_Section):

@@ -44,6 +44,16 @@ def test_defaults_need_nothing() -> None:
     assert settings.public_url == "http://127.0.0.1:8000"
 
 
+def test_chunks_default_to_32_mib_and_to_whole_files_on_sqlite(tmp_path: Path) -> None:
+    executor = load_settings().executor
+    assert executor.chunk_size(sqlite_target=False) == 32 * 1024 * 1024
+    whole = executor.chunk_size(sqlite_target=True)
+    assert whole > 1 << 40, "one chunk, whatever the file"
+    configured = load_settings(write(tmp_path, "[executor]\nchunk_bytes = 4096\n")).executor
+    assert configured.chunk_size(sqlite_target=True) == 4096, "a set size applies everywhere"
+    assert configured.chunk_size(sqlite_target=False) == 4096
+
+
 def test_values_come_from_the_toml_file(tmp_path: Path) -> None:
     path = write(
         tmp_path,
