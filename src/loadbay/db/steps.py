@@ -359,6 +359,9 @@ class StepRepository:
             .where(due)
             .order_by(job_steps.c.job_id, job_steps.c.name)
             .limit(limit)
+            # PostgreSQL: rows another sweeper is taking are skipped, not waited for
+            # (nor deadlocked on); SQLite has one writer at a time anyway.
+            .with_for_update(skip_locked=True)
         )
         # One statement; ``due`` is checked again on each row it updates, so that of
         # sweepers racing for a step only one marks (and sends) it.
