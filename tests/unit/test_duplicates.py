@@ -25,9 +25,12 @@ def batches_of(data: bytes, folder: Path, batch_rows: int) -> tuple[list[Path], 
     return write_batches(parsed.frames(), folder, KeyColumn(dataset, header, date(2026, 1, 1)))
 
 
-@pytest.mark.parametrize(("batch_rows", "per_partition"), [(1000, 1000), (7, 10), (50, 3)])
+@pytest.mark.parametrize(
+    ("batch_rows", "per_partition", "spread_rows"),
+    [(1000, 1000, 1000), (7, 10, 1), (50, 3, 120), (7, 50, 1000)],
+)
 def test_every_repeated_key_and_its_first_row(
-    tmp_path: Path, batch_rows: int, per_partition: int
+    tmp_path: Path, batch_rows: int, per_partition: int, spread_rows: int
 ) -> None:
     rng = random.Random(batch_rows)
     keys = [f"L{rng.randint(0, 60)}" for _ in range(300)]
@@ -35,7 +38,9 @@ def test_every_repeated_key_and_its_first_row(
     lines += [f"{' ' if i % 7 == 0 else ''}{k},N,state" for i, k in enumerate(keys)]
     paths, rows = batches_of("\n".join(lines).encode(), tmp_path, batch_rows)
     assert rows == 300
-    found = repeated_keys(paths, rows, tmp_path / "scratch", keys_per_partition=per_partition)
+    found = repeated_keys(
+        paths, rows, tmp_path / "scratch", keys_per_partition=per_partition, spread_rows=spread_rows
+    )
     expected: dict[str, int] = {}
     for index, key in enumerate(keys):
         expected.setdefault(key, index + 2)  # row 1 is the header
