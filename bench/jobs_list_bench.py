@@ -432,7 +432,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print_table(rows)
     print(
-        f"loadbay_jobs at each /metrics scrape (job_counts: one GROUP BY kind, status over "
+        f"loadbay_jobs at each /metrics scrape (job_counts: one GROUP BY status, kind over "
         f"{jobs:,} jobs): median {scrape.median_ms:.1f} ms, p95 {scrape.p95_ms:.1f} ms"
     )
     print(

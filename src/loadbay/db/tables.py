@@ -51,7 +51,7 @@ jobs = Table(
     Index("ix_jobs_expires_at", "expires_at"),
     Index("ix_jobs_tenant_owner_id", "tenant", "owner", "id"),
     Index("ix_jobs_tenant_id", "tenant", "id"),
-    Index("ix_jobs_status", "status"),
+    Index("ix_jobs_status_kind", "status", "kind"),  # loadbay_jobs at each scrape
     # Job lists (migration 0005): one per filter, ending in id, per tenant and for all.
     Index("ix_jobs_kind_id", "kind", "id"),
     Index("ix_jobs_status_id", "status", "id"),
