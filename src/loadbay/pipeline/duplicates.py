@@ -4,8 +4,10 @@ A key's first row in the file wins and every later row with it fails, whatever b
 it falls in. The inspect pass stores each row's key (as the dataset's key column
 validates it) in the batch files; :func:`repeated_keys` then groups them. Keys are
 grouped in hash partitions of bounded size (one pass spreads them over partition
-files), so memory stays flat however long the file; what is kept is only the keys that
-do repeat, with their first row.
+files), so a grouping holds one partition's keys however long the file; what is kept
+is only the keys that do repeat, with their first row. (The process's RSS still grows
+with the file, some 270 MiB at 10M keys, as it did before the partitions were files:
+polars' allocator keeps what it freed.)
 """
 
 from __future__ import annotations
