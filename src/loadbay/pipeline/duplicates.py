@@ -6,8 +6,9 @@ validates it) in the batch files; :func:`repeated_keys` then groups them. Keys a
 grouped in hash partitions of bounded size (one pass spreads them over partition
 files), so a grouping holds one partition's keys however long the file; what is kept
 is only the keys that do repeat, with their first row. (The process's RSS still grows
-with the file, some 270 MiB at 10M keys, as it did before the partitions were files:
-polars' allocator keeps what it freed.)
+with the file: some 270 MiB of anonymous memory at 10M keys, as before the partitions
+were files, and not returned with jemalloc's decay at 0; where it goes is not yet
+pinned down.)
 """
 
 from __future__ import annotations
